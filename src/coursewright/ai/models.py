@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+class GenerationJob(models.Model):
+    """A request to draft a course from a document; claimed by one worker only."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(
+        "ingest.Document", on_delete=models.CASCADE, related_name="generation_jobs"
+    )
+    course = models.ForeignKey(
+        "courses.Course", on_delete=models.CASCADE, null=True, related_name="generation_jobs"
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    requested_via = models.CharField(max_length=5, default="web")
+    title = models.CharField(max_length=300, blank=True)
+    language = models.CharField(max_length=2, default="en")
+    target_screens = models.PositiveIntegerField(default=25)
+    engine = models.CharField(max_length=40, default="offline")
+    status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    progress = models.PositiveSmallIntegerField(default=0)  # percent
+    stage = models.CharField(max_length=100, blank=True)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True)
+    finished_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"generation {self.pk} ({self.status})"

@@ -1,0 +1,45 @@
+"""Who is acting. Every action function takes an Actor so its audit row can say who
+did what, and through which channel (dashboard, API, CLI, background job)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from coursewright.audit.models import ActorKind, Channel
+
+if TYPE_CHECKING:
+    from coursewright.accounts.models import User
+    from coursewright.orgs.models import ApiKey
+
+
+@dataclass(frozen=True)
+class Actor:
+    kind: ActorKind
+    channel: Channel
+    user: User | None = None
+    api_key: ApiKey | None = None
+
+    @classmethod
+    def person(cls, user: User, channel: Channel = Channel.WEB) -> Actor:
+        return cls(kind=ActorKind.USER, channel=channel, user=user)
+
+    @classmethod
+    def key(cls, api_key: ApiKey) -> Actor:
+        return cls(kind=ActorKind.API_KEY, channel=Channel.API, api_key=api_key)
+
+    @classmethod
+    def system(cls, channel: Channel = Channel.JOB) -> Actor:
+        return cls(kind=ActorKind.SYSTEM, channel=channel)
+
+    @property
+    def is_person(self) -> bool:
+        return self.kind == ActorKind.USER and self.user is not None
+
+    @property
+    def label(self) -> str:
+        if self.user is not None:
+            return self.user.email
+        if self.api_key is not None:
+            return f"api-key:{self.api_key.prefix}"
+        return "system"

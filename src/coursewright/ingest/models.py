@@ -1,0 +1,46 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+
+
+class Document(models.Model):
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="documents")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
+    )
+    filename = models.CharField(max_length=255)
+    source_format = models.CharField(max_length=8)
+    size = models.PositiveBigIntegerField()
+    sha256 = models.CharField(max_length=64)
+    storage_path = models.CharField(max_length=300)
+    title = models.CharField(max_length=300)
+    page_count = models.PositiveIntegerField(null=True)
+    markdown = models.TextField()
+    outline = models.JSONField(default=list)  # [{title, level, chunk_ids, children}]
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.filename
+
+
+class DocumentChunk(models.Model):
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    chunk_id = models.CharField(max_length=80)
+    ordinal = models.PositiveIntegerField()
+    section_path = models.JSONField(default=list)
+    text = models.TextField()
+    page = models.PositiveIntegerField(null=True)
+
+    class Meta:
+        ordering = ["ordinal"]
+        constraints = [
+            models.UniqueConstraint(fields=["document", "chunk_id"], name="unique_chunk_id")
+        ]
+
+    def __str__(self) -> str:
+        return self.chunk_id
