@@ -1,5 +1,124 @@
 """Shared fixtures. The named people sit on the permission boundaries:
 
 Alice owns Acme, Bob authors at Acme, Rita reviews at Acme, Mallory owns Globex and
-must see nothing of Acme.
+must see nothing of Acme. Each organisation also has an API key (``acme_key``,
+``globex_key``: the secrets).
 """
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+from django.test import Client
+
+PASSWORD = "correct horse battery staple"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_storage(settings: Any, tmp_path: Any) -> None:
+    """Each test writes files under its own temporary directory and sends no real mail."""
+    storage = tmp_path / "storage"
+    storage.mkdir()
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
+                    "OPTIONS": {"location": str(storage)}},
+        "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    }
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+
+
+@dataclass
+class People:
+    acme: Any
+    globex: Any
+    alice: Any
+    bob: Any
+    rita: Any
+    mallory: Any
+    acme_key: str
+    globex_key: str
+
+
+@pytest.fixture
+def people(db: None) -> People:
+    from coursewright.accounts.models import User
+    from coursewright.audit.actor import Actor
+    from coursewright.audit.models import Channel
+    from coursewright.orgs import actions
+
+    system = Actor.system(Channel.CLI)
+    alice = User.objects.create_user("alice@acme.test", PASSWORD, display_name="Alice")
+    bob = User.objects.create_user("bob@acme.test", PASSWORD, display_name="Bob")
+    rita = User.objects.create_user("rita@acme.test", PASSWORD, display_name="Rita")
+    mallory = User.objects.create_user("mallory@globex.test", PASSWORD, display_name="Mallory")
+    acme = actions.create_organisation(name="Acme", region="eu", owner=alice, actor=system)
+    globex = actions.create_organisation(name="Globex", region="us", owner=mallory,
+                                         actor=system)
+    actions.add_member(acme, bob, "author", actor=system)
+    actions.add_member(acme, rita, "reviewer", actor=system)
+    _, acme_key = actions.create_api_key(acme, name="acme ci", actor=system)
+    _, globex_key = actions.create_api_key(globex, name="globex ci", actor=system)
+    return People(acme, globex, alice, bob, rita, mallory, acme_key, globex_key)
+
+
+@pytest.fixture
+def acme(people: People) -> Any:
+    return people.acme
+
+
+@pytest.fixture
+def globex(people: People) -> Any:
+    return people.globex
+
+
+@pytest.fixture
+def alice(people: People) -> Any:
+    return people.alice
+
+
+@pytest.fixture
+def bob(people: People) -> Any:
+    return people.bob
+
+
+@pytest.fixture
+def rita(people: People) -> Any:
+    return people.rita
+
+
+@pytest.fixture
+def mallory(people: People) -> Any:
+    return people.mallory
+
+
+def client_for(user: Any) -> Client:
+    """A dashboard client signed in as ``user`` (CSRF checks on, as in a browser)."""
+    client = Client(enforce_csrf_checks=False)
+    client.force_login(user)
+    return client
+
+
+def key_client(secret: str) -> Client:
+    return Client(headers={"Authorization": f"Bearer {secret}"})
+
+
+@pytest.fixture
+def acme_api(people: People) -> Client:
+    return key_client(people.acme_key)
+
+
+@pytest.fixture
+def globex_api(people: People) -> Client:
+    return key_client(people.globex_key)
+
+
+@pytest.fixture
+def run_jobs(django_capture_on_commit_callbacks: Any) -> Iterator[None]:
+    """Run jobs queued on commit inline, as the consumer would after the commit."""
+    with django_capture_on_commit_callbacks(execute=True):
+        yield

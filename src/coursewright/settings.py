@@ -71,6 +71,7 @@ STORAGE_DIR = VAR_DIR / "storage"
 def _ensure_var_dir() -> None:
     try:
         STORAGE_DIR.mkdir(parents=True, exist_ok=True)
+        (VAR_DIR / "static").mkdir(exist_ok=True)
     except OSError as exc:
         raise ImproperlyConfigured(
             f"COURSEWRIGHT_VAR_DIR: cannot create {VAR_DIR}: {exc.strerror}"

@@ -1,0 +1,114 @@
+"""The HTTP API at /api/v1 (django-ninja, OpenAPI 3.1 at /api/v1/openapi.json).
+
+Auth: ``Authorization: Bearer cw_…`` (an organisation's API key) or a dashboard session
+(with CSRF). Every error has one shape: ``{"error": {"code", "message", "details"}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import Http404, HttpRequest, HttpResponse
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+from ninja.security import HttpBearer, SessionAuth
+
+from coursewright.errors import DomainError
+from coursewright.orgs.access import Principal, principal_for_key, principal_for_user
+
+
+class ApiKeyAuth(HttpBearer):
+    openapi_scheme = "bearer"
+
+    def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
+        from coursewright.orgs.actions import authenticate_api_key
+
+        key = authenticate_api_key(token)
+        return principal_for_key(key) if key is not None else None
+
+
+class PersonSessionAuth(SessionAuth):
+    def authenticate(self, request: HttpRequest, key: str | None) -> Principal | None:
+        from coursewright.audit.models import Channel
+
+        user = super().authenticate(request, key)
+        if user is None or not user.is_active:
+            return None
+        if not _mfa_satisfied(request):
+            return None
+        return principal_for_user(user, Channel.API)
+
+
+def _mfa_satisfied(request: HttpRequest) -> bool:
+    from coursewright.accounts.mfa import mfa_satisfied
+
+    return mfa_satisfied(request)
+
+
+api = NinjaAPI(
+    title="coursewright API",
+    version="1",
+    description="Documents in, human-approved courses out. Authenticate with "
+                "`Authorization: Bearer <org API key>`.",
+    auth=[ApiKeyAuth(), PersonSessionAuth()],
+    urls_namespace="api",
+)
+
+
+def error_response(request: HttpRequest, status: int, code: str, message: str,
+                   details: list[Any] | None = None) -> HttpResponse:
+    return api.create_response(
+        request, {"error": {"code": code, "message": message, "details": details or []}},
+        status=status)
+
+
+@api.exception_handler(DomainError)
+def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
+    return error_response(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(ValidationError)
+def _validation_error(request: HttpRequest, exc: ValidationError) -> HttpResponse:
+    details = [{"loc": [str(p) for p in e.get("loc", [])], "msg": e.get("msg", "")}
+               for e in exc.errors]
+    return error_response(request, 422, "invalid", "The request is not valid.", details)
+
+
+@api.exception_handler(AuthenticationError)
+def _auth_error(request: HttpRequest, exc: AuthenticationError) -> HttpResponse:
+    return error_response(request, 401, "unauthenticated",
+                          "Authenticate with an API key (Authorization: Bearer …) "
+                          "or a dashboard session.")
+
+
+@api.exception_handler(Http404)
+def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
+    return error_response(request, 404, "not_found", "not found")
+
+
+@api.exception_handler(HttpError)
+def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
+    return error_response(request, exc.status_code, "http_error", str(exc))
+
+
+def principal(request: HttpRequest) -> Principal:
+    auth = request.auth  # type: ignore[attr-defined]
+    assert isinstance(auth, Principal)
+    return auth
+
+
+def _register() -> None:
+    from coursewright.ai.api import router as jobs_router
+    from coursewright.courses.api import router as courses_router
+    from coursewright.ingest.api import router as documents_router
+    from coursewright.orgs.api import router as orgs_router
+    from coursewright.publishing.api import router as exports_router
+
+    api.add_router("/", orgs_router)
+    api.add_router("/documents", documents_router)
+    api.add_router("/jobs", jobs_router)
+    api.add_router("/", courses_router)
+    api.add_router("/", exports_router)
+
+
+_register()

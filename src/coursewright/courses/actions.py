@@ -1,0 +1,286 @@
+"""Course lifecycle: draft → in_review → approved → published.
+
+Guarantees (each enforced here, the only place versions change state):
+- Approved and published versions are immutable; editing one means a new draft.
+- Only a *person* with the reviewer, admin or owner role in the course's organisation
+  can approve, and never the person who submitted that version. API keys, jobs and the
+  CLI's author identity cannot approve (the CLI records a named reviewer's approval
+  through ``Channel.CLI``, and the audit row says so).
+- Publishing and exporting need an approved version.
+- Every transition is a conditional UPDATE on the expected state, so two concurrent
+  requests cannot both succeed; each writes one audit row with before/after state.
+- Provenance is the server's, not the client's: edits keep a block's stored provenance
+  (marking AI blocks as edited); blocks the client adds are recorded as human-made.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+from pydantic import ValidationError
+
+from coursewright.audit.actions import record_event
+from coursewright.audit.actor import Actor
+from coursewright.courses.content import HUMAN, CourseContent
+from coursewright.courses.models import Asset, Course, CourseVersion, ReviewComment, VersionState
+from coursewright.errors import Conflict, Forbidden, Invalid
+from coursewright.ingest.models import Document
+from coursewright.orgs.models import REVIEWING_ROLES, Membership, Organisation
+
+S = VersionState
+
+
+def content_digest(content: dict[str, Any]) -> str:
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def validate_content(data: Any) -> CourseContent:
+    try:
+        return CourseContent.model_validate(data)
+    except ValidationError as exc:
+        raise Invalid("the course content is not valid", code="invalid_content",
+                      details=_details(exc)) from None
+
+
+def _details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [{"loc": [str(p) for p in e["loc"]], "msg": e["msg"]} for e in exc.errors()]
+
+
+def _dump(content: CourseContent) -> dict[str, Any]:
+    return content.model_dump(mode="json")
+
+
+def create_course(org: Organisation, *, content: CourseContent, actor: Actor,
+                  source_document: Document | None = None) -> CourseVersion:
+    data = _dump(content)
+    with transaction.atomic():
+        course = Course.objects.create(org=org, title=content.title, language=content.language,
+                                       source_document=source_document, created_by=actor.user)
+        version = CourseVersion.objects.create(
+            org=org, course=course, number=1, state=S.DRAFT, content=data,
+            content_sha256=content_digest(data), created_by_label=actor.label)
+        record_event(org=org, actor=actor, action="course.created", object_type="course",
+                     object_id=course.pk, after={"title": course.title, "version": 1,
+                                                 "source_document": getattr(source_document,
+                                                                            "pk", None)})
+    return version
+
+
+def _require_draft(version: CourseVersion) -> None:
+    if version.state != S.DRAFT:
+        raise Conflict(
+            f"version {version.number} is {version.get_state_display().lower()} and cannot be "
+            "edited; start a new draft", code="not_editable")
+
+
+def update_screen(version: CourseVersion, screen_id: str, data: Any, *,
+                  actor: Actor) -> CourseVersion:
+    _require_draft(version)
+    current = validate_content(version.content)
+    index = next((i for i, s in enumerate(current.screens) if s.id == screen_id), None)
+    if index is None:
+        raise Invalid(f"screen {screen_id!r} is not in this version", code="unknown_screen")
+    if not isinstance(data, dict) or not isinstance(data.get("blocks"), list):
+        raise Invalid("a screen is a JSON object with a title and a list of blocks")
+    old_blocks = {b.id: b for s in current.screens for b in s.blocks}
+    blocks = []
+    for raw in data["blocks"]:
+        block = {k: v for k, v in raw.items() if k != "provenance"} if isinstance(
+            raw, dict) else raw
+        if isinstance(block, dict):
+            previous = old_blocks.get(str(block.get("id")))
+            provenance = previous.provenance if previous is not None else HUMAN
+            block["provenance"] = provenance.model_dump(mode="json")
+        blocks.append(block)
+    screens = [s.model_dump(mode="json") for s in current.screens]
+    screens[index] = {**data, "id": screen_id, "blocks": blocks}
+    new_content = validate_content({**_dump(current), "screens": screens})
+    for block in new_content.screens[index].blocks:
+        previous = old_blocks.get(block.id)
+        if (previous is not None and block.provenance.kind == "ai"
+                and _without_provenance(block) != _without_provenance(previous)):
+            block.provenance = block.provenance.model_copy(update={"edited": True})
+    return _save_content(version, new_content, actor=actor,
+                         action="version.screen_edited", extra={"screen": screen_id})
+
+
+def _without_provenance(block: Any) -> dict[str, Any]:
+    dumped: dict[str, Any] = block.model_dump(mode="json", exclude={"provenance"})
+    return dumped
+
+
+def update_title(version: CourseVersion, title: str, *, actor: Actor) -> CourseVersion:
+    _require_draft(version)
+    current = validate_content(version.content)
+    new_content = validate_content({**_dump(current), "title": title})
+    return _save_content(version, new_content, actor=actor, action="version.title_edited")
+
+
+def _save_content(version: CourseVersion, content: CourseContent, *, actor: Actor,
+                  action: str, extra: dict[str, Any] | None = None) -> CourseVersion:
+    data = _dump(content)
+    digest = content_digest(data)
+    with transaction.atomic():
+        updated = CourseVersion.objects.filter(pk=version.pk, state=S.DRAFT).update(
+            content=data, content_sha256=digest, updated_at=timezone.now())
+        if not updated:
+            raise Conflict("this version is no longer a draft", code="not_editable")
+        Course.objects.filter(pk=version.course_id).update(title=content.title,
+                                                           updated_at=timezone.now())
+        record_event(org=version.org, actor=actor, action=action, object_type="course_version",
+                     object_id=version.pk,
+                     before={"content_sha256": version.content_sha256},
+                     after={"content_sha256": digest, **(extra or {})})
+    version.refresh_from_db()
+    return version
+
+
+def start_new_draft(course: Course, *, actor: Actor) -> CourseVersion:
+    """A draft to edit: the existing draft if there is one, else a copy of the latest."""
+    with transaction.atomic():
+        existing = course.versions.filter(state__in=[S.DRAFT]).first()
+        if existing is not None:
+            return existing
+        if course.versions.filter(state=S.IN_REVIEW).exists():
+            raise Conflict("a version is in review; approve or reject it first",
+                           code="review_pending")
+        latest = course.versions.order_by("-number").first()
+        if latest is None:
+            raise Conflict("this course has no version to copy")
+        number = (course.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        version = CourseVersion.objects.create(
+            org=course.org, course=course, number=number, state=S.DRAFT,
+            content=latest.content, content_sha256=latest.content_sha256,
+            based_on=latest, created_by_label=actor.label)
+        record_event(org=course.org, actor=actor, action="version.draft_started",
+                     object_type="course_version", object_id=version.pk,
+                     after={"number": number, "based_on": latest.number})
+    return version
+
+
+def _transition(version: CourseVersion, *, expected: str, target: str, actor: Actor,
+                action: str, fields: dict[str, Any],
+                extra: dict[str, Any] | None = None) -> CourseVersion:
+    with transaction.atomic():
+        updated = CourseVersion.objects.filter(pk=version.pk, state=expected).update(
+            state=target, updated_at=timezone.now(), **fields)
+        if not updated:
+            version.refresh_from_db(fields=["state"])
+            raise Conflict(
+                f"version {version.number} is {version.get_state_display().lower()}, "
+                f"not {S(expected).label.lower()}", code="wrong_state")
+        record_event(org=version.org, actor=actor, action=action,
+                     object_type="course_version", object_id=version.pk,
+                     before={"state": expected}, after={"state": target, **(extra or {})})
+    version.refresh_from_db()
+    return version
+
+
+def submit_for_review(version: CourseVersion, *, actor: Actor) -> CourseVersion:
+    validate_content(version.content)
+    return _transition(version, expected=S.DRAFT, target=S.IN_REVIEW, actor=actor,
+                       action="version.submitted",
+                       fields={"submitted_by": actor.user, "submitted_by_label": actor.label,
+                               "submitted_at": timezone.now()})
+
+
+def check_can_review(version: CourseVersion, actor: Actor) -> None:
+    if not actor.is_person or actor.user is None:
+        raise Forbidden("Only a signed-in person with the reviewer role can approve or "
+                        "reject; API keys and automated jobs never can.", code="person_required")
+    role = (Membership.objects.filter(org_id=version.org_id, user=actor.user)
+            .values_list("role", flat=True).first())
+    if role not in REVIEWING_ROLES:
+        raise Forbidden("Only a reviewer, admin or owner of this organisation can approve or "
+                        "reject a version.", code="reviewer_required")
+    if version.submitted_by_id is not None and version.submitted_by_id == actor.user.pk:
+        raise Forbidden("You submitted this version, so someone else must review it.",
+                        code="own_submission")
+
+
+def approve_version(version: CourseVersion, *, actor: Actor) -> CourseVersion:
+    check_can_review(version, actor)
+    return _transition(version, expected=S.IN_REVIEW, target=S.APPROVED, actor=actor,
+                       action="version.approved",
+                       fields={"approved_by": actor.user, "approved_via": actor.channel,
+                               "approved_at": timezone.now()},
+                       extra={"approved_by": actor.label, "via": str(actor.channel)})
+
+
+def reject_version(version: CourseVersion, *, actor: Actor, comment: str) -> CourseVersion:
+    comment = comment.strip()
+    if not comment:
+        raise Invalid("say what needs to change (a comment is required to reject)",
+                      code="comment_required")
+    if len(comment) > 5000:
+        raise Invalid("keep the comment under 5000 characters")
+    check_can_review(version, actor)
+    with transaction.atomic():
+        version = _transition(version, expected=S.IN_REVIEW, target=S.DRAFT, actor=actor,
+                              action="version.rejected", fields={}, extra={"comment": comment})
+        ReviewComment.objects.create(org_id=version.org_id, version=version,
+                                     author=actor.user, body=comment)
+    return version
+
+
+def publish_version(version: CourseVersion, *, actor: Actor) -> CourseVersion:
+    if version.state != S.APPROVED:
+        raise Conflict("Only an approved version can be published; submit it for review "
+                       "and have a reviewer approve it first.", code="not_approved")
+    return _transition(version, expected=S.APPROVED, target=S.PUBLISHED, actor=actor,
+                       action="version.published", fields={"published_at": timezone.now()})
+
+
+_IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
+_IMAGE_EXT = {"image/png": ".png", "image/jpeg": ".jpg", "image/webp": ".webp"}
+MAX_IMAGE_PIXELS = 40_000_000
+
+
+def add_image(course: Course, *, data: bytes, actor: Actor) -> Asset:
+    """Store an uploaded image. The type is decided by decoding, not by the name or the
+    declared content type; SVG and anything else that is not PNG/JPEG/WebP is refused."""
+    import io
+
+    from django.conf import settings
+    from PIL import Image, UnidentifiedImageError
+
+    from coursewright.errors import TooLarge, UnsupportedMedia
+    from coursewright.storage import put_bytes
+
+    if not data:
+        raise Invalid("the image is empty", code="empty")
+    if len(data) > settings.MAX_IMAGE_MB * 1024 * 1024:
+        raise TooLarge(f"images may be at most {settings.MAX_IMAGE_MB} MB")
+    if data.lstrip()[:5].lower() in (b"<?xml", b"<svg ") or b"<svg" in data[:1024].lower():
+        raise UnsupportedMedia("SVG images are not accepted (they can carry scripts); "
+                               "upload PNG, JPEG or WebP.", code="svg_refused")
+    try:
+        with Image.open(io.BytesIO(data)) as image:
+            kind = image.format or ""
+            width, height = image.size
+            if kind not in _IMAGE_TYPES:
+                raise UnsupportedMedia("Upload a PNG, JPEG or WebP image.")
+            if width * height > MAX_IMAGE_PIXELS:
+                raise TooLarge("this image has too many pixels (at most 40 megapixels)")
+            image.verify()
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombError):
+        raise UnsupportedMedia("This file is not a readable PNG, JPEG or WebP image.",
+                               code="bad_image") from None
+    content_type = _IMAGE_TYPES[kind]
+    path, digest = put_bytes(course.org, "images", data, _IMAGE_EXT[content_type])
+    with transaction.atomic():
+        asset, created = Asset.objects.get_or_create(
+            course=course, sha256=digest,
+            defaults={"org_id": course.org_id, "content_type": content_type, "width": width,
+                      "height": height, "size": len(data), "storage_path": path})
+        if created:
+            record_event(org=course.org, actor=actor, action="asset.uploaded",
+                         object_type="asset", object_id=asset.pk,
+                         after={"sha256": digest, "content_type": content_type})
+    return asset

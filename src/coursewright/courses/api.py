@@ -1,0 +1,181 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from django.http import HttpRequest
+from ninja import File, Router, Schema
+from ninja.files import UploadedFile
+from ninja.pagination import LimitOffsetPagination, paginate
+
+from coursewright.api import principal
+from coursewright.courses import actions
+from coursewright.courses.models import Course, CourseVersion
+from coursewright.orgs.access import get_scoped, scoped
+from coursewright.orgs.models import ALL_ROLES, AUTHORING_ROLES
+
+router = Router(tags=["courses"])
+
+
+class VersionSummary(Schema):
+    id: int
+    number: int
+    state: str
+    created_at: datetime
+    submitted_at: datetime | None
+    approved_at: datetime | None
+    published_at: datetime | None
+
+
+class CourseOut(Schema):
+    id: int
+    title: str
+    language: str
+    source_document_id: int | None
+    created_at: datetime
+    updated_at: datetime
+    versions: list[VersionSummary]
+
+    @staticmethod
+    def resolve_versions(obj: Course) -> list[CourseVersion]:
+        return list(obj.versions.order_by("-number"))
+
+
+class CommentOut(Schema):
+    body: str
+    author: str
+    created_at: datetime
+
+    @staticmethod
+    def resolve_author(obj: Any) -> str:
+        return obj.author.email if obj.author else "deleted user"
+
+
+class VersionOut(VersionSummary):
+    course_id: int
+    content: dict[str, Any]
+    content_sha256: str
+    submitted_by: str
+    approved_by: str | None
+    approved_via: str
+    comments: list[CommentOut]
+
+    @staticmethod
+    def resolve_submitted_by(obj: CourseVersion) -> str:
+        return obj.submitted_by_label
+
+    @staticmethod
+    def resolve_approved_by(obj: CourseVersion) -> str | None:
+        return obj.approved_by.email if obj.approved_by else None
+
+    @staticmethod
+    def resolve_comments(obj: CourseVersion) -> list[Any]:
+        return list(obj.comments.select_related("author"))
+
+
+class ScreenIn(Schema):
+    title: str
+    blocks: list[dict[str, Any]]
+
+
+class RejectIn(Schema):
+    comment: str
+
+
+class AssetOut(Schema):
+    sha256: str
+    content_type: str
+    width: int
+    height: int
+    size: int
+
+
+def _version(request: HttpRequest, version_id: int) -> CourseVersion:
+    return get_scoped(CourseVersion, principal(request), pk=version_id)
+
+
+@router.get("/courses", response=list[CourseOut], summary="List courses")
+@paginate(LimitOffsetPagination)
+def list_courses(request: HttpRequest) -> list[Course]:
+    return list(scoped(Course, principal(request)).prefetch_related("versions"))
+
+
+@router.get("/courses/{course_id}", response=CourseOut, summary="Read a course")
+def get_course(request: HttpRequest, course_id: int) -> Course:
+    return get_scoped(Course, principal(request), pk=course_id)
+
+
+@router.post("/courses/{course_id}/drafts", response={201: VersionOut},
+             summary="Start a new draft from the latest version")
+def new_draft(request: HttpRequest, course_id: int) -> tuple[int, CourseVersion]:
+    p = principal(request)
+    course = get_scoped(Course, p, pk=course_id)
+    p.require(course.org_id, AUTHORING_ROLES, "edit courses")
+    return 201, actions.start_new_draft(course, actor=p.actor)
+
+
+@router.post("/courses/{course_id}/images", response={201: AssetOut},
+             summary="Upload an image (PNG, JPEG or WebP)")
+def upload_image(request: HttpRequest, course_id: int,
+                 file: File[UploadedFile]) -> tuple[int, Any]:
+    from django.conf import settings
+
+    from coursewright.errors import TooLarge
+
+    p = principal(request)
+    course = get_scoped(Course, p, pk=course_id)
+    p.require(course.org_id, AUTHORING_ROLES, "edit courses")
+    limit = settings.MAX_IMAGE_MB * 1024 * 1024
+    data = file.read(limit + 1)
+    if len(data) > limit:
+        raise TooLarge(f"images may be at most {settings.MAX_IMAGE_MB} MB")
+    return 201, actions.add_image(course, data=data, actor=p.actor)
+
+
+@router.get("/versions/{version_id}", response=VersionOut, summary="Read a version (draft)")
+def get_version(request: HttpRequest, version_id: int) -> CourseVersion:
+    return _version(request, version_id)
+
+
+@router.put("/versions/{version_id}/screens/{screen_id}", response=VersionOut,
+            summary="Edit a screen of a draft")
+def edit_screen(request: HttpRequest, version_id: int, screen_id: str,
+                body: ScreenIn) -> CourseVersion:
+    p = principal(request)
+    version = _version(request, version_id)
+    p.require(version.org_id, AUTHORING_ROLES, "edit courses")
+    return actions.update_screen(version, screen_id, body.dict(), actor=p.actor)
+
+
+@router.post("/versions/{version_id}/submit", response=VersionOut,
+             summary="Submit a draft for review")
+def submit(request: HttpRequest, version_id: int) -> CourseVersion:
+    p = principal(request)
+    version = _version(request, version_id)
+    p.require(version.org_id, AUTHORING_ROLES, "submit courses for review")
+    return actions.submit_for_review(version, actor=p.actor)
+
+
+@router.post("/versions/{version_id}/approve", response=VersionOut,
+             summary="Approve a version (a signed-in reviewer only; never an API key)")
+def approve(request: HttpRequest, version_id: int) -> CourseVersion:
+    p = principal(request)
+    version = _version(request, version_id)
+    return actions.approve_version(version, actor=p.actor)
+
+
+@router.post("/versions/{version_id}/reject", response=VersionOut,
+             summary="Send a version back to draft with a comment (reviewers only)")
+def reject(request: HttpRequest, version_id: int, body: RejectIn) -> CourseVersion:
+    p = principal(request)
+    version = _version(request, version_id)
+    return actions.reject_version(version, actor=p.actor, comment=body.comment)
+
+
+@router.post("/versions/{version_id}/publish", response=VersionOut,
+             summary="Publish an approved version")
+def publish(request: HttpRequest, version_id: int) -> CourseVersion:
+    p = principal(request)
+    version = _version(request, version_id)
+    p.require(version.org_id, ALL_ROLES, "publish courses")
+    return actions.publish_version(version, actor=p.actor)

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+from typing import Literal
+
+from django.http import HttpRequest, HttpResponse
+
+from coursewright.api import principal
+from coursewright.courses.models import CourseVersion
+from coursewright.orgs.access import get_scoped
+from ninja import Router
+
+router = Router(tags=["exports"])
+
+
+@router.get("/versions/{version_id}/export/{fmt}",
+            response={200: bytes}, summary="Download a package of an approved version",
+            openapi_extra={"responses": {200: {"description": "The package (zip)", "content": {
+                "application/zip": {"schema": {"type": "string", "format": "binary"}}}}}})
+def download_export(request: HttpRequest, version_id: int,
+                    fmt: Literal["scorm2004", "scorm12", "html"]) -> HttpResponse:
+    from coursewright.publishing.actions import export_filename, export_version
+    from coursewright.storage import read_bytes
+
+    p = principal(request)
+    version = get_scoped(CourseVersion, p, pk=version_id)
+    export = export_version(version, fmt, actor=p.actor)
+    response = HttpResponse(read_bytes(export.storage_path), content_type="application/zip")
+    response["Content-Disposition"] = (
+        f'attachment; filename="{export_filename(version, fmt)}"')
+    response["ETag"] = f'"{export.sha256}"'
+    return response
