@@ -7,4 +7,4 @@ os.environ.setdefault("COURSEWRIGHT_JOBS_INLINE", "true")
 os.environ.setdefault("COURSEWRIGHT_VAR_DIR", tempfile.mkdtemp(prefix="cw-test-"))
 os.environ.setdefault("COURSEWRIGHT_MANIFEST_STATIC", "false")
 
-from coursewright.settings import *  # noqa: E402, F403
+from coursewright.settings import *  # noqa: F403

@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "coursewright.courses",
     "coursewright.publishing",
     "coursewright.web",
+    "coursewright.ops",
 ]
 
 MIDDLEWARE = [

@@ -6,6 +6,7 @@ so moving storage per region later is a settings change, not a data migration.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 from django.core.files.base import ContentFile
@@ -36,7 +37,5 @@ def read_bytes(path: str) -> bytes:
 
 
 def delete_quietly(path: str) -> None:
-    try:
+    with contextlib.suppress(OSError):
         default_storage.delete(path)
-    except OSError:
-        pass

@@ -22,5 +22,5 @@ def mfa_satisfied(request: HttpRequest) -> bool:
     if not user.is_authenticated:
         return False
     if user_has_device(user, confirmed=True):
-        return bool(user.is_verified())  # type: ignore[union-attr]
+        return bool(user.is_verified())  # type: ignore[attr-defined]
     return not mfa_required_by_org(user)

@@ -5,7 +5,7 @@ every server process and the job consumer share one count."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Q
@@ -14,7 +14,7 @@ from django.utils import timezone
 from coursewright.accounts.models import LoginFailure
 
 
-def _window_start() -> timezone.datetime:
+def _window_start() -> datetime:
     return timezone.now() - timedelta(seconds=settings.LOGIN_WINDOW_SECONDS)
 
 

@@ -193,7 +193,7 @@ class CourseSettings(Strict):
 
 
 class CourseContent(Strict):
-    schema_version: Literal[1] = SCHEMA_VERSION
+    schema_version: Literal[1] = 1
     title: str = Field(min_length=1, max_length=300)
     language: Literal["en", "de", "fr", "es"] = "en"
     description: str = Field(default="", max_length=5000)

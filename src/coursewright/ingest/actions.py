@@ -69,8 +69,7 @@ def ingest_document(org: Organisation, *, filename: str, data: bytes, actor: Act
 
 
 def _section_json(section: Section) -> dict[str, object]:
-    data = asdict(section)
-    return data
+    return asdict(section)
 
 
 def _section_from_json(data: dict[str, object]) -> Section:

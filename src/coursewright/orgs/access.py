@@ -83,7 +83,7 @@ def principal_for_key(api_key: ApiKey) -> Principal:
 
 
 def scoped(model: type[M], principal: Principal) -> models.QuerySet[M]:
-    return model._default_manager.filter(org__in=principal.org_ids)  # type: ignore[misc]
+    return model._default_manager.filter(org__in=principal.org_ids)
 
 
 def get_scoped(model: type[M], principal: Principal, **lookup: Any) -> M:

@@ -3,11 +3,11 @@ from __future__ import annotations
 from typing import Literal
 
 from django.http import HttpRequest, HttpResponse
+from ninja import Router
 
 from coursewright.api import principal
 from coursewright.courses.models import CourseVersion
 from coursewright.orgs.access import get_scoped
-from ninja import Router
 
 router = Router(tags=["exports"])
 

@@ -1,0 +1,112 @@
+"""Mallory (Globex) must see nothing of Acme through the API.
+
+The cases are generated from the OpenAPI document: every operation is called with
+Acme's object ids, by Globex's API key and by Mallory's dashboard session, and must
+answer 404. An operation whose path parameters or body this test does not know how to
+fill makes the test fail, so a new endpoint cannot land without its denial case.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.api.test_flow import HANDBOOK, generated_version
+from tests.conftest import People, client_for, key_client
+
+# Bodies for operations that take one (by operationId suffix). Content does not matter:
+# the object lookup must refuse before anything else happens.
+SAMPLE_BODIES: dict[str, dict[str, Any]] = {
+    "generate": {"title": "x"},
+    "edit_screen": {"title": "x", "blocks": [{"type": "text", "id": "b1", "markdown": "x"}]},
+    "reject": {"comment": "x"},
+}
+# Operations that take no object id: what they must do instead of answering 404.
+NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me"}
+
+
+@pytest.fixture
+def acme_objects(people: People, run_jobs: None) -> dict[str, Any]:
+    api = key_client(people.acme_key)
+    version = generated_version(api)
+    course = api.get(f"/api/v1/courses/{version['course_id']}").json()
+    job_id = api.post(f"/api/v1/documents/{course['source_document_id']}/generate", {},
+                      content_type="application/json").json()["id"]
+    return {
+        "document_id": course["source_document_id"],
+        "job_id": job_id,
+        "course_id": course["id"],
+        "version_id": version["id"],
+        "screen_id": version["content"]["screens"][0]["id"],
+        "fmt": "scorm2004",
+    }
+
+
+def _operations(client: Client) -> list[tuple[str, str, dict[str, Any]]]:
+    schema = client.get("/api/v1/openapi.json").json()
+    return [(method.upper(), path, op) for path, methods in schema["paths"].items()
+            for method, op in methods.items()]
+
+
+def _op_name(op: dict[str, Any]) -> str:
+    return str(op["operationId"]).rsplit("_api_", 1)[-1]
+
+
+def _call(client: Client, method: str, url: str, op: dict[str, Any]) -> Any:
+    name = _op_name(op)
+    if "requestBody" in op:
+        content = op["requestBody"]["content"]
+        if "multipart/form-data" in content:
+            handle = io.BytesIO(b"\x89PNG\r\n")
+            handle.name = "x.png"
+            return client.post(url, {"file": handle})
+        assert name in SAMPLE_BODIES, f"add a sample body for {name} to SAMPLE_BODIES"
+        return client.generic(method, url, data=json.dumps(SAMPLE_BODIES[name]),
+                              content_type="application/json")
+    return client.generic(method, url)
+
+
+@pytest.mark.parametrize("as_session", [False, True], ids=["globex-key", "mallory-session"])
+def test_every_operation_hides_acme_objects(people: People, acme_objects: dict[str, Any],
+                                            as_session: bool) -> None:
+    client = client_for(people.mallory) if as_session else key_client(people.globex_key)
+    checked = 0
+    for method, path, op in _operations(client):
+        params = re.findall(r"{(\w+)}", path)
+        if not params:
+            assert _op_name(op) in NO_ID_OPERATIONS, (
+                f"{method} {path}: add a cross-org case for this operation")
+            continue
+        missing = [p for p in params if p not in acme_objects]
+        assert not missing, f"{method} {path}: teach this test to fill {missing}"
+        url = "/api/v1" + path.format(**acme_objects)
+        response = _call(client, method, url, op)
+        assert response.status_code == 404, (method, url, response.status_code,
+                                              response.content[:300])
+        assert response.json()["error"]["code"] == "not_found"
+        checked += 1
+    assert checked >= 10
+
+
+def test_lists_hold_nothing_of_acme(people: People, acme_objects: dict[str, Any]) -> None:
+    for client in (key_client(people.globex_key), client_for(people.mallory)):
+        assert client.get("/api/v1/courses").json()["count"] == 0
+        assert client.get("/api/v1/documents").json()["count"] == 0
+        me = client.get("/api/v1/me").json()
+        assert [o["slug"] for o in me["organisations"]] == ["globex"]
+
+
+def test_upload_into_acme_is_refused(people: People) -> None:
+    for client in (key_client(people.globex_key), client_for(people.mallory)):
+        handle = io.BytesIO(HANDBOOK)
+        handle.name = "handbook.md"
+        response = client.post("/api/v1/documents", {"file": handle, "org": "acme"})
+        assert response.status_code == 404
+    from coursewright.ingest.models import Document
+
+    assert not Document.objects.filter(org=people.acme).exists()
