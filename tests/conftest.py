@@ -7,7 +7,6 @@ must see nothing of Acme. Each organisation also has an API key (``acme_key``,
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -118,7 +117,12 @@ def globex_api(people: People) -> Client:
 
 
 @pytest.fixture
-def run_jobs(django_capture_on_commit_callbacks: Any) -> Iterator[None]:
-    """Run jobs queued on commit inline, as the consumer would after the commit."""
-    with django_capture_on_commit_callbacks(execute=True):
-        yield
+def run_jobs(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run jobs queued "on commit" at once. Tests run inside a transaction that never
+    commits, so without this a queued job would never start."""
+    from django.db import transaction
+
+    def run_now(func: Any, using: Any = None, robust: bool = False) -> None:
+        func()
+
+    monkeypatch.setattr(transaction, "on_commit", run_now)

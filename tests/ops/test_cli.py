@@ -52,7 +52,7 @@ def test_generate_refuses_the_author_as_approver(tmp_path: Path) -> None:
     call_command("demo", stdout=io.StringIO())
     source = tmp_path / "handbook.md"
     source.write_bytes(HANDBOOK)
-    with pytest.raises(CommandError, match="someone else must review"):
+    with pytest.raises(CommandError, match="Only a reviewer, admin or owner"):
         call_command("generate", str(source), "--export", "scorm12", "-o",
                      str(tmp_path / "x.zip"), "--approve-as", "author@demo.local",
                      stdout=io.StringIO())

@@ -1,0 +1,1 @@
+"""The static learner player: assets, interface strings and the index.html renderer."""

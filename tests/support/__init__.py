@@ -1,0 +1,1 @@
+"""Reusable test helpers (browser, sample course) shared by several test packages."""
