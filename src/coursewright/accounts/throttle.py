@@ -8,7 +8,6 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Q
 from django.utils import timezone
 
 from coursewright.accounts.models import LoginFailure
@@ -33,7 +32,10 @@ def record_login_failure(email: str, ip: str) -> None:
 
 
 def clear_login_failures(email: str, ip: str) -> None:
-    LoginFailure.objects.filter(Q(email=email.strip().lower()) | Q(ip=ip)).delete()
+    """Forget this account's failures after a successful sign-in. Failures counted
+    against the address stay: signing in to one's own account must not reset the
+    count an attacker built up guessing someone else's password from that address."""
+    LoginFailure.objects.filter(email=email.strip().lower()).delete()
 
 
 def client_ip(meta: dict[str, str]) -> str:
