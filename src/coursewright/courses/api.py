@@ -4,7 +4,7 @@ from datetime import datetime
 from typing import Any
 
 from django.http import HttpRequest
-from ninja import File, Router, Schema
+from ninja import File, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
@@ -107,17 +107,17 @@ def get_course(request: HttpRequest, course_id: int) -> Course:
 
 @router.post("/courses/{course_id}/drafts", response={201: VersionOut},
              summary="Start a new draft from the latest version")
-def new_draft(request: HttpRequest, course_id: int) -> tuple[int, CourseVersion]:
+def new_draft(request: HttpRequest, course_id: int) -> Status[CourseVersion]:
     p = principal(request)
     course = get_scoped(Course, p, pk=course_id)
     p.require(course.org_id, AUTHORING_ROLES, "edit courses")
-    return 201, actions.start_new_draft(course, actor=p.actor)
+    return Status(201, actions.start_new_draft(course, actor=p.actor))
 
 
 @router.post("/courses/{course_id}/images", response={201: AssetOut},
              summary="Upload an image (PNG, JPEG or WebP)")
 def upload_image(request: HttpRequest, course_id: int,
-                 file: File[UploadedFile]) -> tuple[int, Any]:
+                 file: File[UploadedFile]) -> Status[Any]:
     from django.conf import settings
 
     from coursewright.errors import TooLarge
@@ -129,7 +129,7 @@ def upload_image(request: HttpRequest, course_id: int,
     data = file.read(limit + 1)
     if len(data) > limit:
         raise TooLarge(f"images may be at most {settings.MAX_IMAGE_MB} MB")
-    return 201, actions.add_image(course, data=data, actor=p.actor)
+    return Status(201, actions.add_image(course, data=data, actor=p.actor))
 
 
 @router.get("/versions/{version_id}", response=VersionOut, summary="Read a version (draft)")

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from django.http import HttpRequest
-from ninja import File, Form, Router, Schema
+from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
@@ -49,7 +49,7 @@ class GenerateIn(Schema):
 
 @router.post("", response={201: DocumentOut}, summary="Upload a document")
 def upload_document(request: HttpRequest, file: File[UploadedFile],
-                    org: Form[str] = "") -> tuple[int, Document]:
+                    org: Form[str] = "") -> Status[Document]:
     from django.conf import settings
 
     from coursewright.ingest.actions import ingest_document
@@ -64,7 +64,7 @@ def upload_document(request: HttpRequest, file: File[UploadedFile],
     if len(data) > limit:
         raise TooLarge(f"This file is larger than the {settings.MAX_UPLOAD_MB} MB limit.")
     document = ingest_document(target, filename=file.name or "", data=data, actor=p.actor)
-    return 201, document
+    return Status(201, document)
 
 
 @router.get("", response=list[DocumentOut], summary="List documents")
@@ -88,7 +88,7 @@ def list_chunks(request: HttpRequest, document_id: int) -> list[DocumentChunk]:
 
 @router.post("/{document_id}/generate", response={202: JobOut},
              summary="Start drafting a course from a document")
-def generate(request: HttpRequest, document_id: int, body: GenerateIn) -> tuple[int, object]:
+def generate(request: HttpRequest, document_id: int, body: GenerateIn) -> Status[object]:
     from coursewright.ai.actions import start_generation
 
     p = principal(request)
@@ -96,4 +96,4 @@ def generate(request: HttpRequest, document_id: int, body: GenerateIn) -> tuple[
     p.require(document.org_id, AUTHORING_ROLES, "generate courses")
     job = start_generation(document, actor=p.actor, title=body.title, language=body.language,
                            target_screens=body.target_screens)
-    return 202, job
+    return Status(202, job)
