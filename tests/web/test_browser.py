@@ -124,6 +124,9 @@ def test_review_pages_are_accessible_and_approval_works_by_keyboard(
     page.get_by_role("link", name="Preview as a learner").click()
     expect(page.locator("#cw-main")).to_be_visible()
     expect(page.locator(".cw-screen").first).to_be_visible()
+    # wait for the image to finish loading (the page may be slow under a parallel run)
+    page.wait_for_function(
+        "() => { const i = document.querySelector('.cw-screen img'); return i && i.complete; }")
     assert page.evaluate("() => document.querySelector('.cw-screen img').naturalWidth") > 0
     check_page(page, "preview")
     assert not errors, errors
