@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from coursewright.audit.models import AuditEvent
 from tests.conftest import People, client_for
 
 HANDBOOK = b"""# Warehouse Safety Handbook
@@ -62,6 +63,8 @@ def test_document_to_exported_package(people: People, acme_api: Client) -> None:
     # given an uploaded handbook and a generated draft
     version = generated_version(acme_api)
     assert version["state"] == "draft"
+    created = AuditEvent.objects.get(action="course.created")
+    assert created.actor_label.startswith("api-key:")
     screen = version["content"]["screens"][1]
 
     # when the author edits a screen through the API

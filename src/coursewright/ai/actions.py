@@ -39,8 +39,8 @@ def start_generation(document: Document, *, actor: Actor, title: str = "",
     with transaction.atomic():
         job = GenerationJob.objects.create(
             org_id=document.org_id, document=document, requested_by=actor.user,
-            requested_via=actor.channel, title=title, language=language,
-            target_screens=screens)
+            requested_by_key=actor.api_key, requested_via=actor.channel, title=title,
+            language=language, target_screens=screens)
         record_event(org=document.org, actor=actor, action="generation.requested",
                      object_type="generation_job", object_id=job.pk,
                      after={"document": document.pk, "language": language,
@@ -53,6 +53,15 @@ def start_generation(document: Document, *, actor: Actor, title: str = "",
     return job
 
 
+def _requester(job: GenerationJob) -> Actor:
+    """The draft is created on behalf of whoever asked for it."""
+    if job.requested_by is not None:
+        return Actor.person(job.requested_by, Channel(job.requested_via))
+    if job.requested_by_key is not None:
+        return Actor.key(job.requested_by_key)
+    return Actor.system()
+
+
 def run_generation(job_id: int,
                    on_progress: Callable[[int, str], None] | None = None) -> GenerationJob:
     from coursewright.ai.offline import draft_course
@@ -61,7 +70,8 @@ def run_generation(job_id: int,
 
     claimed = GenerationJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
         status=JobStatus.RUNNING, started_at=timezone.now(), progress=1, stage="Starting")
-    job = GenerationJob.objects.select_related("document", "org", "requested_by").get(pk=job_id)
+    job = GenerationJob.objects.select_related(
+        "document", "org", "requested_by", "requested_by_key").get(pk=job_id)
     if not claimed:
         return job
 
@@ -76,8 +86,7 @@ def run_generation(job_id: int,
         content = draft_course(converted, title=job.title or None, language=job.language,
                                target_screens=job.target_screens, now=timezone.now(),
                                progress=progress)
-        actor = (Actor.person(job.requested_by, Channel(job.requested_via))
-                 if job.requested_by is not None else Actor.system())
+        actor = _requester(job)
         with transaction.atomic():
             version = create_course(job.org, content=content, actor=actor,
                                     source_document=job.document)

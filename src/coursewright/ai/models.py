@@ -24,6 +24,9 @@ class GenerationJob(models.Model):
     requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
+    requested_by_key = models.ForeignKey(
+        "orgs.ApiKey", on_delete=models.SET_NULL, null=True, related_name="+"
+    )
     requested_via = models.CharField(max_length=5, default="web")
     title = models.CharField(max_length=300, blank=True)
     language = models.CharField(max_length=2, default="en")
