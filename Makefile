@@ -76,6 +76,7 @@ test: lint typecheck redis test-sqlite test-postgres
 
 bench: install-dev
 	$(BIN)/python bench/ingest_and_draft.py
+	$(BIN)/python bench/document_to_draft.py
 	$(BIN)/python bench/package_build.py
 
 clean:
