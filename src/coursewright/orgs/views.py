@@ -10,7 +10,7 @@ never into the session or a redirect — and is gone on the next page load.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django.contrib import messages
 from django.contrib.auth import login as auth_login
@@ -22,31 +22,12 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from coursewright.accounts.models import User
 from coursewright.accounts.views import needs_second_factor, verify_url
-from coursewright.audit.actor import Actor
-from coursewright.audit.models import Channel
 from coursewright.errors import DomainError, NotFound
 from coursewright.orgs import actions, member_actions
 from coursewright.orgs.access import get_scoped
 from coursewright.orgs.forms import ApiKeyForm, InvitationForm, JoinForm, RequireMfaForm, RoleForm
 from coursewright.orgs.models import MANAGING_ROLES, ApiKey, Invitation, Membership, Role
-from coursewright.web.access import org_view
-
-if TYPE_CHECKING:
-    from coursewright.orgs.access import Principal
-    from coursewright.orgs.models import Organisation
-
-
-class OrgRequest(HttpRequest):
-    """What ``org_view`` puts on the request before the page runs."""
-
-    org: Organisation
-    principal: Principal
-    role: str
-    user: User
-
-
-def _actor(request: OrgRequest) -> Actor:
-    return Actor.person(request.user, Channel.WEB)
+from coursewright.web.access import OrgRequest, org_view, web_actor
 
 
 def _back(request: OrgRequest, message: str) -> HttpResponse:
@@ -102,7 +83,7 @@ def member_role(request: OrgRequest, membership_id: int) -> HttpResponse:
         return _settings_page(request, status=400)
     try:
         updated = member_actions.change_role(membership, form.cleaned_data["role"],
-                                             actor=_actor(request))
+                                             actor=web_actor(request))
     except DomainError as exc:
         return _refused(request, exc)
     return _back(request, f"{updated.user.email} is now {updated.get_role_display().lower()}.")
@@ -114,7 +95,7 @@ def member_remove(request: OrgRequest, membership_id: int) -> HttpResponse:
     membership = get_scoped(Membership, request.principal, pk=membership_id, org=request.org)
     email = membership.user.email
     try:
-        member_actions.remove_member(membership, actor=_actor(request))
+        member_actions.remove_member(membership, actor=web_actor(request))
     except DomainError as exc:
         return _refused(request, exc)
     if membership.user_id == request.user.pk:
@@ -132,7 +113,7 @@ def invite(request: OrgRequest) -> HttpResponse:
     try:
         invitation = member_actions.invite_member(
             request.org, email=form.cleaned_data["email"], role=form.cleaned_data["role"],
-            actor=_actor(request))
+            actor=web_actor(request))
     except DomainError as exc:
         form.add_error("email", exc.message)
         return _settings_page(request, invite_form=form, status=exc.status)
@@ -147,7 +128,7 @@ def api_key_create(request: OrgRequest) -> HttpResponse:
         return _settings_page(request, key_form=form, status=400)
     try:
         key, secret = actions.create_api_key(request.org, name=form.cleaned_data["name"],
-                                             actor=_actor(request))
+                                             actor=web_actor(request))
     except DomainError as exc:
         form.add_error("name", exc.message)
         return _settings_page(request, key_form=form, status=exc.status)
@@ -159,7 +140,7 @@ def api_key_create(request: OrgRequest) -> HttpResponse:
 def api_key_revoke(request: OrgRequest, key_id: int) -> HttpResponse:
     key = get_scoped(ApiKey, request.principal, pk=key_id, org=request.org)
     try:
-        actions.revoke_api_key(key, actor=_actor(request))
+        actions.revoke_api_key(key, actor=web_actor(request))
     except DomainError as exc:
         return _refused(request, exc)
     return _back(request, f"The key “{key.name}” is revoked; requests using it are refused.")
@@ -172,7 +153,7 @@ def require_mfa(request: OrgRequest) -> HttpResponse:
     if not form.is_valid():  # pragma: no cover - a checkbox is always valid
         return _settings_page(request, status=400)
     required = bool(form.cleaned_data["require_mfa"])
-    actions.set_require_mfa(request.org, required, actor=_actor(request))
+    actions.set_require_mfa(request.org, required, actor=web_actor(request))
     return _back(request, "Two-factor sign-in is now required for every member."
                  if required else "Two-factor sign-in is now optional.")
 

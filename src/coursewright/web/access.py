@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from functools import wraps
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -19,10 +19,29 @@ from django.shortcuts import redirect
 from django_otp import user_has_device
 
 from coursewright.accounts.mfa import mfa_required_by_org
+from coursewright.audit.actor import Actor
+from coursewright.audit.models import Channel
 from coursewright.errors import DomainError, NotFound
-from coursewright.orgs.access import principal_for_user
+from coursewright.orgs.access import Principal, principal_for_user
+
+if TYPE_CHECKING:
+    from coursewright.accounts.models import User
+    from coursewright.orgs.models import Organisation
 
 View = Callable[..., HttpResponse]
+
+
+class OrgRequest(HttpRequest):
+    """What ``org_view`` puts on the request before the page runs."""
+
+    org: Organisation
+    principal: Principal
+    role: str
+    user: User
+
+
+def web_actor(request: OrgRequest) -> Actor:
+    return Actor.person(request.user, Channel.WEB)
 
 
 def org_view(roles: Iterable[str] | None = None) -> Callable[[View], View]:

@@ -24,7 +24,6 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from coursewright.ai.models import GenerationJob, JobStatus
-from coursewright.audit.actor import Actor
 from coursewright.audit.models import AuditEvent, Channel
 from coursewright.courses import actions
 from coursewright.courses.content import (
@@ -42,7 +41,7 @@ from coursewright.ingest.models import Document, DocumentChunk
 from coursewright.orgs.access import get_scoped, scoped
 from coursewright.orgs.models import AUTHORING_ROLES, REVIEWING_ROLES, Membership
 from coursewright.publishing.models import ExportFormat
-from coursewright.web.access import org_view
+from coursewright.web.access import OrgRequest, org_view, web_actor
 from coursewright.web.forms import (
     ImageBlockForm,
     RejectForm,
@@ -54,25 +53,10 @@ from coursewright.web.forms import (
 if TYPE_CHECKING:
     from django.utils.safestring import SafeString
 
-    from coursewright.accounts.models import User
-    from coursewright.orgs.access import Principal
-    from coursewright.orgs.models import Organisation
 
 S = VersionState
 EXPORTABLE = (S.APPROVED, S.PUBLISHED)
 
-
-class OrgRequest(HttpRequest):
-    """What ``org_view`` puts on the request before the page runs."""
-
-    org: Organisation
-    principal: Principal
-    role: str
-    user: User
-
-
-def _actor(request: OrgRequest) -> Actor:
-    return Actor.person(request.user, Channel.WEB)
 
 
 def _require(request: OrgRequest, roles: frozenset[str], doing: str) -> None:
@@ -148,7 +132,7 @@ def upload(request: OrgRequest) -> HttpResponse:
     from coursewright.ingest.actions import ingest_document
 
     name, data = form.read_file()
-    actor = _actor(request)
+    actor = web_actor(request)
     try:
         document = ingest_document(request.org, filename=name, data=data, actor=actor)
         job = start_generation(document, actor=actor, title=form.cleaned_data["title"],
@@ -267,7 +251,7 @@ def course(request: OrgRequest, course_id: int) -> HttpResponse:
 def new_draft(request: OrgRequest, course_id: int) -> HttpResponse:
     course = get_scoped(Course, request.principal, pk=course_id, org=request.org)
     _require(request, AUTHORING_ROLES, "edit courses")
-    version = actions.start_new_draft(course, actor=_actor(request))
+    version = actions.start_new_draft(course, actor=web_actor(request))
     messages.success(request, f"Version {version.number} is a draft you can edit.")
     return redirect("web:version", request.org.slug, version.pk)
 
@@ -282,7 +266,7 @@ def _back_to_course(request: OrgRequest, version: CourseVersion, message: str) -
 def submit(request: OrgRequest, version_id: int) -> HttpResponse:
     version = _version(request, version_id)
     _require(request, AUTHORING_ROLES, "submit courses for review")
-    version = actions.submit_for_review(version, actor=_actor(request))
+    version = actions.submit_for_review(version, actor=web_actor(request))
     return _back_to_course(request, version, f"Version {version.number} was submitted for "
                                              "review. A reviewer can now approve it.")
 
@@ -291,7 +275,7 @@ def submit(request: OrgRequest, version_id: int) -> HttpResponse:
 @require_POST
 def approve(request: OrgRequest, version_id: int) -> HttpResponse:
     version = _version(request, version_id)
-    version = actions.approve_version(version, actor=_actor(request))
+    version = actions.approve_version(version, actor=web_actor(request))
     return _back_to_course(request, version, f"Version {version.number} is approved. It can "
                                              "now be published and downloaded.")
 
@@ -302,9 +286,9 @@ def reject(request: OrgRequest, version_id: int) -> HttpResponse:
     version = _version(request, version_id)
     form = RejectForm(request.POST, prefix=f"reject-{version.pk}")
     if not form.is_valid():
-        actions.check_can_review(version, _actor(request))
+        actions.check_can_review(version, web_actor(request))
         return _course_page(request, version.course, reject_form=form, status=422)
-    version = actions.reject_version(version, actor=_actor(request),
+    version = actions.reject_version(version, actor=web_actor(request),
                                      comment=form.cleaned_data["comment"])
     return _back_to_course(request, version, f"Version {version.number} was sent back to "
                                              "draft with your comment.")
@@ -314,7 +298,7 @@ def reject(request: OrgRequest, version_id: int) -> HttpResponse:
 @require_POST
 def publish(request: OrgRequest, version_id: int) -> HttpResponse:
     version = _version(request, version_id)
-    version = actions.publish_version(version, actor=_actor(request))
+    version = actions.publish_version(version, actor=web_actor(request))
     return _back_to_course(request, version, f"Version {version.number} is published.")
 
 
@@ -327,7 +311,7 @@ def export(request: OrgRequest, version_id: int, fmt: str) -> HttpResponse:
     version = _version(request, version_id)
     if fmt not in ExportFormat.values:
         raise NotFound("no such format")
-    package = export_version(version, fmt, actor=_actor(request))
+    package = export_version(version, fmt, actor=web_actor(request))
     response = HttpResponse(read_bytes(package.storage_path), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{export_filename(version, fmt)}"'
     return response
@@ -524,7 +508,7 @@ def edit_screen(request: OrgRequest, version_id: int, screen_id: str) -> HttpRes
     if not form.is_valid() or form.built is None:
         return _edit_page(request, version, screen, form=form, status=422)
     try:
-        actions.update_screen(version, screen_id, form.built, actor=_actor(request))
+        actions.update_screen(version, screen_id, form.built, actor=web_actor(request))
     except Invalid as exc:
         form.add_error(None, exc.message)
         for detail in exc.details:
@@ -548,11 +532,11 @@ def add_image(request: OrgRequest, version_id: int, screen_id: str) -> HttpRespo
     # from the screen. A stored but unreferenced image is harmless and deduplicated.
     try:
         asset = actions.add_image(version.course, data=form.read_image(),
-                                  actor=_actor(request))
+                                  actor=web_actor(request))
     except DomainError as exc:
         form.add_error("image", exc.message)
         return _edit_page(request, version, screen, image_form=form, status=exc.status)
     data = screen_without_provenance(screen)
     data["blocks"].append(form.image_block(asset.sha256))
-    actions.update_screen(version, screen_id, data, actor=_actor(request))
+    actions.update_screen(version, screen_id, data, actor=web_actor(request))
     return _after_edit(request, version, screen_id, "Image added at the end of the screen.")
