@@ -24,8 +24,9 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="address to bind (127.0.0.1)")
         parser.add_argument("--port", type=int, default=8000, help="port to listen on (8000)")
         parser.add_argument("--workers", type=int, default=1, help="web worker processes (1)")
-        parser.add_argument("--threads", type=int, default=8,
-                            help="threads per web worker (8)")
+        threads = (os.cpu_count() or 1) * 2 + 1  # granian's advice for WSGI
+        parser.add_argument("--threads", type=int, default=threads,
+                            help=f"threads per web worker ({threads}: 2 x cores + 1)")
         parser.add_argument("--no-jobs", action="store_true",
                             help="do not start the job consumer (run one elsewhere)")
 
