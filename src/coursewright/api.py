@@ -86,9 +86,20 @@ def _not_found(request: HttpRequest, exc: Http404) -> HttpResponse:
     return error_response(request, 404, "not_found", "not found")
 
 
+_HTTP_ERROR_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden",
+                     404: "not_found", 405: "method_not_allowed", 413: "too_large",
+                     415: "unsupported_type", 429: "rate_limited"}
+
+
 @api.exception_handler(HttpError)
 def _http_error(request: HttpRequest, exc: HttpError) -> HttpResponse:
-    return error_response(request, exc.status_code, "http_error", str(exc))
+    message = str(exc)
+    code = "csrf_failed" if "CSRF" in message else _HTTP_ERROR_CODES.get(
+        exc.status_code, "error")
+    if code == "csrf_failed":
+        message = ("The CSRF check failed: send the csrftoken cookie's value in the "
+                   "X-CSRFToken header, or use an API key.")
+    return error_response(request, exc.status_code, code, message)
 
 
 def principal(request: HttpRequest) -> Principal:

@@ -110,6 +110,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "ninja",
     "django_otp",
     "django_otp.plugins.otp_totp",
     "huey.contrib.djhuey",
@@ -135,6 +136,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "coursewright.web.middleware.SecurityHeadersMiddleware",
+    "coursewright.web.api_errors.ApiErrorShapeMiddleware",
 ]
 
 ROOT_URLCONF = "coursewright.urls"

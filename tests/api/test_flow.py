@@ -147,3 +147,23 @@ def test_errors_have_one_shape(acme_api: Client) -> None:
     unauthenticated = Client().get("/api/v1/courses")
     assert unauthenticated.status_code == 401
     assert unauthenticated.json()["error"]["code"] == "unauthenticated"
+
+
+def test_errors_outside_the_operations_have_the_shape_too(people: People,
+                                                          acme_api: Client) -> None:
+    from coursewright.web.api_errors import is_error_shape
+
+    unknown = acme_api.get("/api/v1/nope")
+    wrong_method = acme_api.delete("/api/v1/courses")
+    bad_body = acme_api.put("/api/v1/versions/1/screens/x", data="{bad",
+                            content_type="application/json")
+    csrf_client = Client(enforce_csrf_checks=True)
+    csrf_client.force_login(people.rita)
+    no_csrf = csrf_client.post("/api/v1/versions/1/approve")
+    for response, status, code in [(unknown, 404, "not_found"),
+                                   (wrong_method, 405, "method_not_allowed"),
+                                   (bad_body, 400, "bad_request"),
+                                   (no_csrf, 403, "csrf_failed")]:
+        assert response.status_code == status
+        assert is_error_shape(response.content), response.content
+        assert response.json()["error"]["code"] == code
