@@ -7,6 +7,8 @@ download as a data access.
 
 from __future__ import annotations
 
+import hashlib
+
 from django.db import IntegrityError, transaction
 
 from coursewright.audit.actions import record_event
@@ -68,6 +70,15 @@ def export_version(version: CourseVersion, fmt: str, *, actor: Actor) -> Export:
                  object_type="course_version", object_id=version.pk,
                  after={"format": fmt, "sha256": existing.sha256})
     return existing
+
+
+def build_export(version: CourseVersion, fmt: str, *, actor: Actor) -> bytes:
+    """Build a package afresh (never from the stored copy) and record the access."""
+    data = build_version_package(version, fmt)
+    record_event(org=version.org, actor=actor, action="export.built",
+                 object_type="course_version", object_id=version.pk,
+                 after={"format": fmt, "sha256": hashlib.sha256(data).hexdigest()})
+    return data
 
 
 def export_filename(version: CourseVersion, fmt: str) -> str:
