@@ -62,6 +62,7 @@ redis:
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench
+	$(BIN)/lint-imports --no-cache
 
 typecheck: install-dev
 	$(BIN)/mypy src
