@@ -28,6 +28,14 @@ def _isolated_storage(settings: Any, tmp_path: Any) -> None:
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    # each test has its own keyring; database ids restart when a test's transaction
+    # rolls back, so the org -> key id cache must not outlive the test
+    settings.KEYS_DIR = tmp_path / "keys"
+    from coursewright.privacy.keys import forget_cached
+    from coursewright.privacy.orgkeys import key_id_for_org
+
+    key_id_for_org.cache_clear()
+    forget_cached()
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 
 

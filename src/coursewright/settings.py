@@ -84,8 +84,8 @@ _ensure_var_dir()
 def _secret_key() -> str:
     explicit = env_str("COURSEWRIGHT_SECRET_KEY", "")
     if explicit:
-        if len(explicit) < 32:
-            raise ImproperlyConfigured("COURSEWRIGHT_SECRET_KEY must be at least 32 characters")
+        if len(explicit) < 50:
+            raise ImproperlyConfigured("COURSEWRIGHT_SECRET_KEY must be at least 50 characters")
         return explicit
     # Embedded default: a random key made once and kept in the state directory (0600),
     # so sessions survive restarts and no two installs share a key.
@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "coursewright.accounts",
     "coursewright.orgs",
     "coursewright.audit",
+    "coursewright.privacy",
     "coursewright.ingest",
     "coursewright.ai",
     "coursewright.courses",
@@ -127,6 +128,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "coursewright.web.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -226,6 +228,8 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SECURE_SSL_REDIRECT = HTTPS and env_bool("COURSEWRIGHT_SSL_REDIRECT", True)
 SECURE_HSTS_SECONDS = 31536000 if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = HTTPS and env_bool("COURSEWRIGHT_HSTS_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = HTTPS and env_bool("COURSEWRIGHT_HSTS_PRELOAD", True)
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if HTTPS else None
 
 LANGUAGE_CODE = "en"
@@ -256,7 +260,14 @@ MAX_UPLOAD_MB = env_int("COURSEWRIGHT_MAX_UPLOAD_MB", 50, minimum=1, maximum=204
 MAX_DOCUMENT_PAGES = env_int("COURSEWRIGHT_MAX_PAGES", 1000, minimum=1, maximum=100000)
 MAX_IMAGE_MB = env_int("COURSEWRIGHT_MAX_IMAGE_MB", 10, minimum=1, maximum=100)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
-FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
+# Uploads stay in memory (within the upload limit) and are never spooled to a temporary
+# file, so no plaintext copy of a document lands on disk; larger requests get a 413 from
+# web.middleware.RequestSizeLimitMiddleware before they are read.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.MemoryFileUploadHandler"]
+FILE_UPLOAD_MAX_MEMORY_SIZE = (MAX_UPLOAD_MB + 1) * 1024 * 1024
+MAX_REQUEST_BYTES = (MAX_UPLOAD_MB + 2) * 1024 * 1024
+# Flash messages travel in a signed cookie, never in the session table.
+MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 TARGET_SCREENS = env_int("COURSEWRIGHT_TARGET_SCREENS", 25, minimum=3, maximum=200)
 
 # Login throttling: failures per (account, client address) within the window.

@@ -2,6 +2,10 @@
 
 Paths are content-addressed (same bytes, same path) and always under the org's region,
 so moving storage per region later is a settings change, not a data migration.
+
+Every file is sealed under its organisation's data key (privacy.crypto), bound to its
+path: the storage holds ciphertext only, a file copied to another path or organisation
+does not decrypt, and destroying the organisation's key makes every copy unreadable.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from coursewright.orgs.models import Organisation
+from coursewright.privacy.crypto import seal, unseal
 
 
 def org_path(org: Organisation, kind: str, sha256: str, ext: str) -> str:
@@ -20,20 +25,23 @@ def org_path(org: Organisation, kind: str, sha256: str, ext: str) -> str:
 
 
 def put_bytes(org: Organisation, kind: str, data: bytes, ext: str) -> tuple[str, str]:
-    """Store ``data``; returns (path, sha256). Idempotent for identical content."""
+    """Store ``data`` encrypted; returns (path, sha256 of the plaintext). Idempotent."""
     digest = hashlib.sha256(data).hexdigest()
     path = org_path(org, kind, digest, ext)
     if not default_storage.exists(path):
-        saved = default_storage.save(path, ContentFile(data))
+        sealed = seal(str(org.key_id), data, where=f"file:{path}")
+        saved = default_storage.save(path, ContentFile(sealed))
         if saved != path:  # lost a race with an identical write; keep one copy
             default_storage.delete(saved)
     return path, digest
 
 
-def read_bytes(path: str) -> bytes:
+def read_bytes(org: Organisation, path: str) -> bytes:
+    if not path.startswith(f"{org.region}/org-{org.pk}/"):
+        raise ValueError("that file does not belong to this organisation")
     with default_storage.open(path, "rb") as handle:
-        data: bytes = handle.read()
-    return data
+        sealed: bytes = handle.read()
+    return unseal(str(org.key_id), sealed, where=f"file:{path}")
 
 
 def delete_quietly(path: str) -> None:

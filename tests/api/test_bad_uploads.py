@@ -128,3 +128,15 @@ def test_a_failure_after_storing_the_file_leaves_nothing(
     assert not Document.objects.exists()
     storage = Path(settings.STORAGES["default"]["OPTIONS"]["location"])
     assert [p for p in storage.rglob("*") if p.is_file()] == []
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(people: People,
+                                                            settings: Any) -> None:
+    settings.MAX_UPLOAD_MB = 1
+    settings.MAX_REQUEST_BYTES = 3 * 1024 * 1024
+    client = Client(headers={"Authorization": f"Bearer {people.acme_key}"})
+    handle = io.BytesIO(b"x" * (4 * 1024 * 1024))
+    handle.name = "big.md"
+    response = client.post("/api/v1/documents", {"file": handle})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "too_large"

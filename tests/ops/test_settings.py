@@ -4,6 +4,7 @@ interpreter, since settings are read once at import)."""
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -52,10 +53,27 @@ def test_database_url_switches_to_postgres(tmp_path: Path) -> None:
     ("COURSEWRIGHT_DEBUG", "maybe", "COURSEWRIGHT_DEBUG must be true or false"),
     ("COURSEWRIGHT_MAX_UPLOAD_MB", "lots", "COURSEWRIGHT_MAX_UPLOAD_MB must be a whole number"),
     ("COURSEWRIGHT_MAX_UPLOAD_MB", "0", "COURSEWRIGHT_MAX_UPLOAD_MB must be at least 1"),
-    ("COURSEWRIGHT_SECRET_KEY", "short", "at least 32 characters"),
+    ("COURSEWRIGHT_SECRET_KEY", "short", "at least 50 characters"),
     ("DATABASE_URL", "mysql://x/y", "DATABASE_URL must be a postgres://"),
 ])
 def test_bad_values_fail_loudly(tmp_path: Path, name: str, value: str, message: str) -> None:
     result = run_settings(tmp_path, **{name: value})
     assert result.returncode != 0
     assert message in result.stderr
+
+
+def test_production_settings_pass_check_deploy(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("COURSEWRIGHT_") and k != "DATABASE_URL"}
+    clean.update({
+        "DJANGO_SETTINGS_MODULE": "coursewright.settings",
+        "COURSEWRIGHT_VAR_DIR": str(tmp_path / "state"),
+        "COURSEWRIGHT_HTTPS": "true",
+        "COURSEWRIGHT_SECRET_KEY": secrets.token_urlsafe(50),
+        "COURSEWRIGHT_ALLOWED_HOSTS": "courses.example.org",
+    })
+    result = subprocess.run([sys.executable, "-m", "coursewright.cli", "check", "--deploy",
+                             "--fail-level", "WARNING"], env=clean, cwd=tmp_path,
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
+
+from coursewright.privacy.fields import EncryptedTextField
 
 
 class JobStatus(models.TextChoices):
@@ -28,7 +32,8 @@ class GenerationJob(models.Model):
         "orgs.ApiKey", on_delete=models.SET_NULL, null=True, related_name="+"
     )
     requested_via = models.CharField(max_length=5, default="web")
-    title = models.CharField(max_length=300, blank=True)
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    title = EncryptedTextField()
     language = models.CharField(max_length=2, default="en")
     target_screens = models.PositiveIntegerField(default=25)
     engine = models.CharField(max_length=40, default="offline")

@@ -31,6 +31,7 @@ from coursewright.courses.models import Asset, Course, CourseVersion, ReviewComm
 from coursewright.errors import Conflict, Forbidden, Invalid
 from coursewright.ingest.models import Document
 from coursewright.orgs.models import REVIEWING_ROLES, Membership, Organisation
+from coursewright.privacy.fields import seal_for
 
 S = VersionState
 
@@ -128,11 +129,12 @@ def _save_content(version: CourseVersion, content: CourseContent, *, actor: Acto
     digest = content_digest(data)
     with transaction.atomic():
         updated = CourseVersion.objects.filter(pk=version.pk, state=S.DRAFT).update(
-            content=data, content_sha256=digest, updated_at=timezone.now())
+            content=seal_for(version, "content", data), content_sha256=digest,
+            updated_at=timezone.now())
         if not updated:
             raise Conflict("this version is no longer a draft", code="not_editable")
-        Course.objects.filter(pk=version.course_id).update(title=content.title,
-                                                           updated_at=timezone.now())
+        Course.objects.filter(pk=version.course_id).update(
+            title=seal_for(version.course, "title", content.title), updated_at=timezone.now())
         record_event(org=version.org, actor=actor, action=action, object_type="course_version",
                      object_id=version.pk,
                      before={"content_sha256": version.content_sha256},

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
+
+from coursewright.privacy.fields import EncryptedJSONField, EncryptedTextField
 
 
 class VersionState(models.TextChoices):
@@ -16,7 +20,8 @@ IMMUTABLE_STATES = frozenset({VersionState.APPROVED, VersionState.PUBLISHED})
 
 class Course(models.Model):
     org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="courses")
-    title = models.CharField(max_length=300)
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    title = EncryptedTextField()
     language = models.CharField(max_length=2, default="en")
     source_document = models.ForeignKey(
         "ingest.Document", on_delete=models.SET_NULL, null=True, related_name="courses"
@@ -31,7 +36,7 @@ class Course(models.Model):
         ordering = ["-updated_at", "-id"]
 
     def __str__(self) -> str:
-        return self.title
+        return f"course {self.pk}"
 
 
 class CourseVersion(models.Model):
@@ -41,8 +46,9 @@ class CourseVersion(models.Model):
     org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
     course = models.ForeignKey(Course, on_delete=models.CASCADE, related_name="versions")
     number = models.PositiveIntegerField()
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     state = models.CharField(max_length=10, choices=VersionState.choices, default="draft")
-    content = models.JSONField()
+    content = EncryptedJSONField()
     content_sha256 = models.CharField(max_length=64)
     based_on = models.ForeignKey("self", on_delete=models.SET_NULL, null=True, related_name="+")
     created_by_label = models.CharField(max_length=254)
@@ -77,10 +83,11 @@ class CourseVersion(models.Model):
 class ReviewComment(models.Model):
     org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
     version = models.ForeignKey(CourseVersion, on_delete=models.CASCADE, related_name="comments")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     author = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    body = models.TextField(max_length=5000)
+    body = EncryptedTextField()
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

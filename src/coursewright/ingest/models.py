@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
+
+from coursewright.privacy.fields import EncryptedJSONField, EncryptedTextField
 
 
 class Document(models.Model):
@@ -9,31 +13,33 @@ class Document(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, related_name="+"
     )
-    filename = models.CharField(max_length=255)
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    filename = EncryptedTextField()
     source_format = models.CharField(max_length=8)
     size = models.PositiveBigIntegerField()
     sha256 = models.CharField(max_length=64)
     storage_path = models.CharField(max_length=300)
-    title = models.CharField(max_length=300)
+    title = EncryptedTextField()
     page_count = models.PositiveIntegerField(null=True)
-    markdown = models.TextField()
-    outline = models.JSONField(default=list)  # [{title, level, chunk_ids, children}]
+    markdown = EncryptedTextField()
+    outline = EncryptedJSONField()  # [{title, level, chunk_ids, children}]
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-id"]
 
     def __str__(self) -> str:
-        return self.filename
+        return f"document {self.pk}"
 
 
 class DocumentChunk(models.Model):
     org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
     document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     chunk_id = models.CharField(max_length=80)
     ordinal = models.PositiveIntegerField()
-    section_path = models.JSONField(default=list)
-    text = models.TextField()
+    section_path = EncryptedJSONField()
+    text = EncryptedTextField()
     page = models.PositiveIntegerField(null=True)
 
     class Meta:

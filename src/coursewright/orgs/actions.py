@@ -21,6 +21,7 @@ from coursewright.audit.actions import record_event
 from coursewright.audit.actor import Actor
 from coursewright.errors import Conflict, Invalid, NotFound
 from coursewright.orgs.models import ApiKey, Invitation, Membership, Organisation, Region, Role
+from coursewright.privacy.keys import keyring
 
 INVITATION_DAYS = 7
 
@@ -40,6 +41,7 @@ def create_organisation(*, name: str, region: str, owner: User, actor: Actor,
         if Organisation.objects.filter(slug=slug).exists():
             raise Conflict(f"an organisation with the slug {slug!r} already exists")
         org = Organisation.objects.create(name=name, slug=slug, region=region)
+        keyring().create(str(org.key_id))
         Membership.objects.create(org=org, user=owner, role=Role.OWNER)
         record_event(org=org, actor=actor, action="org.created", object_type="organisation",
                      object_id=org.pk, after={"name": name, "slug": slug, "region": region,

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 
@@ -29,6 +31,9 @@ class Organisation(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     region = models.CharField(max_length=2, choices=Region.choices, default=Region.EU)
     require_mfa = models.BooleanField(default=False)
+    # Names the organisation's data keys in the keyring (privacy.keys); random, so a
+    # restored backup or a reused id can never point at another organisation's keys.
+    key_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
 
     def __str__(self) -> str:

@@ -33,7 +33,7 @@ def build_version_package(version: CourseVersion, fmt: str) -> bytes:
                       code="bad_format")
     content = validate_content(version.content)
     assets = {
-        a.sha256: (read_bytes(a.storage_path), a.content_type)
+        a.sha256: (read_bytes(version.org, a.storage_path), a.content_type)
         for a in Asset.objects.filter(course_id=version.course_id,
                                       sha256__in=content.asset_hashes())
     }

@@ -24,7 +24,8 @@ def download_export(request: HttpRequest, version_id: int,
     p = principal(request)
     version = get_scoped(CourseVersion, p, pk=version_id)
     export = export_version(version, fmt, actor=p.actor)
-    response = HttpResponse(read_bytes(export.storage_path), content_type="application/zip")
+    response = HttpResponse(read_bytes(version.org, export.storage_path),
+                            content_type="application/zip")
     response["Content-Disposition"] = (
         f'attachment; filename="{export_filename(version, fmt)}"')
     response["ETag"] = f'"{export.sha256}"'

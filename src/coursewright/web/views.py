@@ -312,7 +312,8 @@ def export(request: OrgRequest, version_id: int, fmt: str) -> HttpResponse:
     if fmt not in ExportFormat.values:
         raise NotFound("no such format")
     package = export_version(version, fmt, actor=web_actor(request))
-    response = HttpResponse(read_bytes(package.storage_path), content_type="application/zip")
+    response = HttpResponse(read_bytes(request.org, package.storage_path),
+                            content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{export_filename(version, fmt)}"'
     return response
 
@@ -324,7 +325,8 @@ def image(request: OrgRequest, course_id: int, sha256: str) -> HttpResponse:
 
     asset = get_scoped(Asset, request.principal, course_id=course_id, sha256=sha256,
                        org=request.org)
-    return HttpResponse(read_bytes(asset.storage_path), content_type=asset.content_type)
+    return HttpResponse(read_bytes(request.org, asset.storage_path),
+                        content_type=asset.content_type)
 
 
 # --- reading a version -----------------------------------------------------------------

@@ -84,7 +84,7 @@ class Command(BaseCommand):
                 version, actor=Actor.person(reviewer, Channel.CLI))
             progress.update(task, completed=96, description="Building the package")
             export = export_version(version, options["export"], actor=as_author)
-            output.write_bytes(read_bytes(export.storage_path))
+            output.write_bytes(read_bytes(org, export.storage_path))
             progress.update(task, completed=100, description="Done")
         content = version.content
         self.stdout.write(
