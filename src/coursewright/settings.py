@@ -237,6 +237,13 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 
+# Residency: a storage location per region (default: <storage>/<region>/).
+REGION_STORAGE_DIRS = {
+    region: Path(value).resolve()
+    for region in ("eu", "uk", "us")
+    if (value := env_str(f"COURSEWRIGHT_STORAGE_DIR_{region.upper()}", ""))
+}
+
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
 STORAGES: dict[str, dict[str, Any]] = {

@@ -16,7 +16,7 @@ from coursewright.ingest.actions import ingest_document
 from coursewright.ingest.models import Document, DocumentChunk
 from coursewright.privacy import keys
 from coursewright.privacy.crypto import DecryptionFailed, seal, unseal
-from coursewright.storage import put_bytes, read_bytes
+from coursewright.storage import ResidencyViolation, put_bytes, read_bytes
 from tests.api.test_flow import HANDBOOK
 from tests.conftest import People
 from tests.courses.test_actions import ai_content
@@ -105,7 +105,7 @@ def test_files_are_sealed_and_bound_to_their_path(people: People, settings: Any)
     (storage / other).write_bytes((storage / path).read_bytes())
     with pytest.raises(DecryptionFailed):
         read_bytes(people.acme, other)
-    with pytest.raises(ValueError, match="does not belong"):
+    with pytest.raises(ResidencyViolation):
         read_bytes(people.globex, path)
 
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -38,6 +39,15 @@ class Organisation(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        # Residency: the region is chosen once. Moving an organisation's data to another
+        # region is a migration with its own review, never a field edit.
+        if self.pk is not None:
+            stored = Organisation.objects.filter(pk=self.pk).values_list("region", flat=True)
+            if stored and stored[0] != self.region:
+                raise ValueError(f"{self.slug}: the region ({stored[0]}) cannot be changed")
+        super().save(*args, **kwargs)
 
 
 class Membership(models.Model):
