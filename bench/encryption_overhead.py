@@ -1,0 +1,89 @@
+"""Benchmark: the cost of encryption at rest on course save and load.
+
+    .venv/bin/python bench/encryption_overhead.py [--repeat 200]
+
+A 25-screen course (the same one bench/package_build.py builds, ~40 KB of JSON) is saved
+as a draft version and loaded back through the models on the embedded default (SQLite
+WAL, fresh state under var/bench/enc-state). The same loop is then run with sealing
+replaced by a pass-through, so the difference is what AES-256-GCM envelope encryption
+costs per save and per load.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+STATE = ROOT / "var" / "bench" / "enc-state"
+sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
+
+
+def _loop(version: Any, content: dict[str, Any], repeat: int) -> tuple[float, float]:
+    from coursewright.courses.models import CourseVersion
+
+    saves, loads = [], []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        version.content = content
+        version.save(update_fields=["content"])
+        saves.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        loaded = CourseVersion.objects.get(pk=version.pk).content
+        loads.append(time.perf_counter() - start)
+        assert loaded["title"] == content["title"]
+    return statistics.median(saves) * 1000, statistics.median(loads) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="encryption cost on course save/load")
+    parser.add_argument("--repeat", type=int, default=200)
+    args = parser.parse_args()
+    shutil.rmtree(STATE, ignore_errors=True)
+    os.environ["COURSEWRIGHT_VAR_DIR"] = str(STATE)
+    os.environ["DJANGO_SETTINGS_MODULE"] = "coursewright.settings"
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+    from package_build import course_of
+
+    from coursewright.accounts.models import User
+    from coursewright.audit.actor import Actor
+    from coursewright.courses.actions import create_course
+    from coursewright.orgs.actions import create_organisation
+    from coursewright.privacy import fields
+
+    owner = User.objects.create_user("owner@bench.local", "x" * 12)
+    org = create_organisation(name="Bench", region="eu", owner=owner, actor=Actor.system())
+    course, _ = course_of(25)
+    version = create_course(org, content=course, actor=Actor.system())
+    content = course.model_dump(mode="json")
+    size = len(fields.EncryptedJSONField().encode(content))
+
+    encrypted = _loop(version, content, args.repeat)
+    real_seal, real_unseal = fields.seal, fields.unseal
+    fields.seal = lambda key_id, plaintext, *, where: plaintext  # type: ignore[assignment]
+    fields.unseal = lambda key_id, blob, *, where: bytes(blob)  # type: ignore[assignment]
+    try:
+        plain = _loop(version, content, args.repeat)
+    finally:
+        fields.seal, fields.unseal = real_seal, real_unseal
+
+    print(f"course save/load, 25 screens ({size / 1024:.0f} KiB JSON), median of "
+          f"{args.repeat} (SQLite WAL, {os.cpu_count()} cores, python {sys.version.split()[0]})")
+    for label, (enc, raw) in (("save", (encrypted[0], plain[0])),
+                              ("load", (encrypted[1], plain[1]))):
+        print(f"  {label}: {enc:6.3f} ms encrypted, {raw:6.3f} ms without   "
+              f"overhead {enc - raw:+.3f} ms ({(enc - raw) / raw * 100:+.0f}%)")
+
+
+if __name__ == "__main__":
+    main()
