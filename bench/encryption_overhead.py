@@ -53,13 +53,12 @@ def main() -> None:
 
     django.setup()
     call_command("migrate", verbosity=0)
-    from package_build import course_of
-
     from coursewright.accounts.models import User
     from coursewright.audit.actor import Actor
     from coursewright.courses.actions import create_course
     from coursewright.orgs.actions import create_organisation
     from coursewright.privacy import fields
+    from package_build import course_of
 
     owner = User.objects.create_user("owner@bench.local", "x" * 12)
     org = create_organisation(name="Bench", region="eu", owner=owner, actor=Actor.system())
