@@ -87,7 +87,7 @@ def test_console_command_fails_with_one_line(tmp_path: Path) -> None:
     assert result.stderr.strip().splitlines() == ["CommandError: no such file: nothing.pdf"]
 
 
-@pytest.mark.parametrize("verb", ["serve", "demo", "generate", "export"])
+@pytest.mark.parametrize("verb", ["serve", "demo", "generate", "package"])
 def test_every_verb_has_help(verb: str, tmp_path: Path) -> None:
     result = subprocess.run([sys.executable, "-m", "coursewright.cli", verb, "--help"],
                             capture_output=True, text=True, cwd=tmp_path, timeout=120,

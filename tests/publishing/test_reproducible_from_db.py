@@ -38,7 +38,7 @@ def test_builds_in_other_processes_and_time_zones_are_identical(tmp_path: Path,
     for n, (tz, lang) in enumerate([("UTC", "C.UTF-8"), ("Pacific/Auckland", "de_DE.UTF-8"),
                                     ("America/Los_Angeles", "fr_FR.UTF-8")]):
         out = tmp_path / f"build-{n}.zip"
-        _cli(state, "export", "1", "--org", "demo", "--format", fmt, "-o", str(out),
+        _cli(state, "package", "1", "--org", "demo", "--format", fmt, "-o", str(out),
              TZ=tz, LANG=lang, PYTHONHASHSEED=str(n * 7919))
         builds.append(out.read_bytes())
     assert builds[0] == builds[1] == builds[2] == generated.read_bytes()
@@ -50,7 +50,7 @@ def test_export_refuses_an_unapproved_version(tmp_path: Path) -> None:
     clean = {k: v for k, v in os.environ.items() if not k.startswith("COURSEWRIGHT_")
              and k != "DATABASE_URL"}
     clean.update(COURSEWRIGHT_VAR_DIR=str(state), DJANGO_SETTINGS_MODULE="coursewright.settings")
-    result = subprocess.run([sys.executable, "-m", "coursewright.cli", "export", "1", "--org",
+    result = subprocess.run([sys.executable, "-m", "coursewright.cli", "package", "1", "--org",
                              "demo", "--format", "scorm12", "-o", str(tmp_path / "x.zip")],
                             env=clean, capture_output=True, text=True, timeout=120, check=False)
     assert result.returncode == 1
