@@ -113,6 +113,7 @@ def _register() -> None:
     from coursewright.courses.api import router as courses_router
     from coursewright.ingest.api import router as documents_router
     from coursewright.orgs.api import router as orgs_router
+    from coursewright.privacy.api import router as deletion_router
     from coursewright.publishing.api import router as exports_router
 
     api.add_router("/", orgs_router)
@@ -120,6 +121,7 @@ def _register() -> None:
     api.add_router("/jobs", jobs_router)
     api.add_router("/", courses_router)
     api.add_router("/", exports_router)
+    api.add_router("/", deletion_router)
 
 
 _register()

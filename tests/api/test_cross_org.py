@@ -25,6 +25,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "generate": {"title": "x"},
     "edit_screen": {"title": "x", "blocks": [{"type": "text", "id": "b1", "markdown": "x"}]},
     "reject": {"comment": "x"},
+    "delete_organisation_endpoint": {"confirm": "acme"},
 }
 # Operations that take no object id: what they must do instead of answering 404.
 NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me"}
@@ -44,6 +45,7 @@ def acme_objects(people: People, run_jobs: None) -> dict[str, Any]:
         "version_id": version["id"],
         "screen_id": version["content"]["screens"][0]["id"],
         "fmt": "scorm2004",
+        "org_slug": "acme",
     }
 
 

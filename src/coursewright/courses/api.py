@@ -13,6 +13,8 @@ from coursewright.courses import actions
 from coursewright.courses.models import Course, CourseVersion
 from coursewright.orgs.access import get_scoped, scoped
 from coursewright.orgs.models import ALL_ROLES, AUTHORING_ROLES
+from coursewright.privacy.api import ReceiptOut
+from coursewright.privacy.deletion import DeletionReceipt, delete_course
 
 router = Router(tags=["courses"])
 
@@ -179,3 +181,13 @@ def publish(request: HttpRequest, version_id: int) -> CourseVersion:
     version = _version(request, version_id)
     p.require(version.org_id, ALL_ROLES, "publish courses")
     return actions.publish_version(version, actor=p.actor)
+
+
+@router.delete("/courses/{course_id}", response=ReceiptOut,
+               summary="Delete a course with all its versions, images and packages")
+def delete_course_endpoint(request: HttpRequest, course_id: int,
+                           reason: str = "") -> DeletionReceipt:
+    p = principal(request)
+    course = get_scoped(Course, p, pk=course_id)
+    p.require(course.org_id, AUTHORING_ROLES, "delete courses")
+    return delete_course(course, actor=p.actor, reason=reason)

@@ -1,0 +1,159 @@
+"""Deletion on request, with a receipt, and crypto-shredding for whole organisations.
+
+What is guaranteed:
+
+- ``delete_course`` removes the course, all its versions, review comments, images,
+  built packages and generation jobs, and every stored file no remaining row refers to.
+- ``delete_organisation`` removes every row that belongs to the organisation (and the
+  accounts of people who belong to no other organisation), deletes its whole directory
+  in its region's storage, and then destroys its data keys in the keyring. From then on
+  any copy of its data that we could not reach — an older backup, a stray file, a
+  replica — is ciphertext under a key that no longer exists, and the destroyed key id is
+  never re-created. What this cannot reach: packages already downloaded and uploaded to an
+  LMS, or files a CDN or a learner's browser copied while they were published; those are
+  outside our storage and are the recipient's to delete.
+- Each deletion writes a receipt to the audit log (what, when, by whom, counts) and
+  returns it. Receipts hold ids and counts only, never content or names.
+- Rows go in one transaction; files and keys go only after it commits, so a failure
+  leaves either everything or (for files and keys) something ``finish_organisation``
+  can safely complete again.
+"""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import asdict, dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from coursewright.audit.actions import record_event
+from coursewright.audit.actor import Actor
+from coursewright.courses.models import Asset, Course, CourseVersion, ReviewComment
+from coursewright.errors import Forbidden, Invalid
+from coursewright.orgs.models import Organisation
+from coursewright.publishing.models import Export
+
+
+@dataclass
+class DeletionReceipt:
+    kind: str
+    object_id: int
+    org_id: int
+    deleted_at: datetime
+    deleted_by: str
+    channel: str
+    reason: str
+    counts: dict[str, int] = field(default_factory=dict)
+    files_deleted: int = 0
+    key_destroyed: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["deleted_at"] = self.deleted_at.isoformat()
+        return data
+
+
+def delete_course(course: Course, *, actor: Actor, reason: str = "") -> DeletionReceipt:
+    from coursewright.ai.models import GenerationJob
+    from coursewright.storage import delete_quietly
+
+    org = course.org
+    with transaction.atomic():
+        versions = CourseVersion.objects.filter(course=course)
+        paths = set(Asset.objects.filter(course=course).values_list("storage_path", flat=True))
+        paths |= set(Export.objects.filter(version__course=course)
+                     .values_list("storage_path", flat=True))
+        counts = {
+            "courses": 1,
+            "versions": versions.count(),
+            "review_comments": ReviewComment.objects.filter(version__course=course).count(),
+            "images": Asset.objects.filter(course=course).count(),
+            "packages": Export.objects.filter(version__course=course).count(),
+            "generation_jobs": GenerationJob.objects.filter(course=course).count(),
+        }
+        GenerationJob.objects.filter(course=course).delete()
+        course_id = course.pk
+        course.delete()
+        still_used = set(Asset.objects.filter(storage_path__in=paths)
+                         .values_list("storage_path", flat=True)) | set(
+            Export.objects.filter(storage_path__in=paths).values_list("storage_path", flat=True))
+        doomed = sorted(paths - still_used)
+        receipt = DeletionReceipt(kind="course", object_id=course_id, org_id=org.pk,
+                                  deleted_at=timezone.now(), deleted_by=actor.label,
+                                  channel=str(actor.channel), reason=reason[:500],
+                                  counts=counts, files_deleted=len(doomed))
+        record_event(org=org, actor=actor, action="deletion.course", object_type="course",
+                     object_id=course_id, after=receipt.as_json())
+
+        def remove_files() -> None:
+            for path in doomed:
+                delete_quietly(path)
+
+        transaction.on_commit(remove_files)
+    return receipt
+
+
+def _org_counts(org: Organisation) -> dict[str, int]:
+    from coursewright.ai.models import GenerationJob
+    from coursewright.ingest.models import Document, DocumentChunk
+    from coursewright.orgs.models import ApiKey, Invitation, Membership
+
+    models = {"memberships": Membership, "invitations": Invitation, "api_keys": ApiKey,
+              "documents": Document, "document_chunks": DocumentChunk,
+              "generation_jobs": GenerationJob, "courses": Course,
+              "versions": CourseVersion, "review_comments": ReviewComment, "images": Asset,
+              "packages": Export}
+    return {name: model._default_manager.filter(org=org).count()
+            for name, model in models.items()}
+
+
+def delete_organisation(org: Organisation, *, actor: Actor, confirm: str,
+                        reason: str = "") -> DeletionReceipt:
+    from coursewright.accounts.models import User
+
+    if confirm != org.slug:
+        raise Invalid(f"type the organisation's slug ({org.slug}) to confirm the deletion",
+                      code="confirmation_required")
+    if actor.api_key is not None:
+        raise Forbidden("Deleting an organisation needs a signed-in owner, not an API key.",
+                        code="person_required")
+    key_id, region, org_id = str(org.key_id), org.region, org.pk
+    with transaction.atomic():
+        counts = _org_counts(org)
+        # people whose only organisation this is: their accounts hold nothing else
+        loners = (User.objects.filter(memberships__org=org)
+                  .annotate(n=Count("memberships"))
+                  .filter(n=1, is_superuser=False))
+        loner_ids = list(loners.values_list("pk", flat=True))
+        org.delete()
+        counts["accounts"] = len(loner_ids)
+        receipt = DeletionReceipt(kind="organisation", object_id=org_id, org_id=org_id,
+                                  deleted_at=timezone.now(), deleted_by=actor.label,
+                                  channel=str(actor.channel), reason=reason[:500],
+                                  counts=counts, key_destroyed=True)
+        # The receipt is a system row: the organisation and its key are about to be gone.
+        record_event(org=None, actor=actor, action="deletion.organisation",
+                     object_type="organisation", object_id=org_id, after=receipt.as_json())
+        User.objects.filter(pk__in=loner_ids).delete()  # after the receipt that names them
+    receipt.files_deleted = finish_organisation(key_id=key_id, org_id=org_id, region=region)
+    return receipt
+
+
+def finish_organisation(*, key_id: str, org_id: int, region: str) -> int:
+    """Destroy the keys, then remove the files. Safe to run again."""
+    from coursewright.privacy.keys import forget_cached, keyring
+    from coursewright.privacy.orgkeys import key_id_for_org
+    from coursewright.storage import region_storage
+
+    keyring().destroy(key_id, reason=f"organisation {org_id} deleted")
+    forget_cached(key_id)
+    key_id_for_org.cache_clear()
+    root = Path(region_storage(region).path(f"org-{org_id}"))
+    files = sum(1 for p in root.rglob("*") if p.is_file()) if root.exists() else 0
+    shutil.rmtree(root, ignore_errors=True)
+    return files
