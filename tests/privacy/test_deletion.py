@@ -145,3 +145,26 @@ def test_delete_from_the_command_line(tmp_path: Path) -> None:
     done = cli("delete", "org", "demo", "--yes", "--reason", "test")
     assert '"key_destroyed": true' in done.stdout
     assert not (tmp_path / "state" / "storage" / "eu" / "org-1").exists()
+
+
+@pytest.mark.usefixtures("run_jobs")
+def test_dashboard_deletes_a_course_after_confirmation(people: People, acme_api: Client) -> None:
+    version = generated_version(acme_api)
+    bob = client_for(people.bob)
+    url = f"/o/acme/courses/{version['course_id']}/delete/"
+    assert bob.post(url, {"reason": "old"}).status_code == 422  # box not ticked
+    assert Course.objects.filter(pk=version["course_id"]).exists()
+    response = bob.post(url, {"reason": "old", "confirm": "yes"})
+    assert response.status_code == 302
+    assert not Course.objects.filter(pk=version["course_id"]).exists()
+
+
+def test_dashboard_deletes_the_organisation_for_its_owner(people: People) -> None:
+    assert client_for(people.bob).post("/o/acme/settings/delete/",
+                                       {"confirm": "acme"}).status_code in {403, 404}
+    alice = client_for(people.alice)
+    assert alice.post("/o/acme/settings/delete/", {"confirm": "nope"}).status_code == 422
+    response = alice.post("/o/acme/settings/delete/", {"confirm": "acme", "reason": "bye"})
+    assert response.status_code == 200
+    assert b"Deletion receipt" in response.content
+    assert not Organisation.objects.filter(slug="acme").exists()

@@ -15,5 +15,7 @@ patterns: list[URLPattern] = [
     path("o/<slug:org_slug>/settings/keys/<int:key_id>/revoke/", views.api_key_revoke,
          name="org_api_key_revoke"),
     path("o/<slug:org_slug>/settings/two-factor/", views.require_mfa, name="org_require_mfa"),
+    path("o/<slug:org_slug>/settings/delete/", views.delete_organisation_view,
+         name="org_delete"),
     path("invite/<str:token>/", views.invitation, name="invitation"),
 ]

@@ -215,3 +215,21 @@ def _invitation_new_person(request: HttpRequest, token: str, found: Invitation) 
                   {"invitation": found, "form": form},
                   status=400 if form.is_bound else 200)
 
+
+
+@org_view(roles={Role.OWNER})
+@require_POST
+def delete_organisation_view(request: OrgRequest) -> HttpResponse:
+    from django.contrib.auth import logout
+
+    from coursewright.privacy.deletion import delete_organisation
+
+    try:
+        receipt = delete_organisation(request.org, actor=web_actor(request),
+                                      confirm=request.POST.get("confirm", "").strip(),
+                                      reason=request.POST.get("reason", "")[:500])
+    except DomainError as exc:
+        return _refused(request, exc)
+    if not User.objects.filter(pk=request.user.pk).exists():
+        logout(request)  # the account belonged only to the deleted organisation
+    return render(request, "orgs/deleted.html", {"receipt": receipt.as_json()})

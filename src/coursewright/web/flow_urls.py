@@ -15,6 +15,8 @@ patterns: list[URLPattern] = [
     path("o/<slug:org_slug>/jobs/<int:job_id>/status.json", views.job_status,
          name="job_status"),
     path("o/<slug:org_slug>/courses/<int:course_id>/", views.course, name="course"),
+    path("o/<slug:org_slug>/courses/<int:course_id>/delete/", views.delete_course_view,
+         name="delete_course"),
     path("o/<slug:org_slug>/courses/<int:course_id>/drafts/", views.new_draft,
          name="new_draft"),
     path("o/<slug:org_slug>/courses/<int:course_id>/images/<str:sha256>/", views.image,

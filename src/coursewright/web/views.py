@@ -235,6 +235,7 @@ def _course_page(request: OrgRequest, course: Course,
     return render(request, "web/course.html", {
         "course": course, "rows": rows, "audit": audit,
         "can_start_draft": can_author and not states & {S.DRAFT, S.IN_REVIEW},
+        "can_delete": can_author,
         "formats": ExportFormat.choices,
     }, status=status)
 
@@ -254,6 +255,24 @@ def new_draft(request: OrgRequest, course_id: int) -> HttpResponse:
     version = actions.start_new_draft(course, actor=web_actor(request))
     messages.success(request, f"Version {version.number} is a draft you can edit.")
     return redirect("web:version", request.org.slug, version.pk)
+
+
+@org_view()
+@require_POST
+def delete_course_view(request: OrgRequest, course_id: int) -> HttpResponse:
+    from coursewright.privacy.deletion import delete_course
+
+    course = get_scoped(Course, request.principal, pk=course_id, org=request.org)
+    _require(request, AUTHORING_ROLES, "delete courses")
+    if request.POST.get("confirm") != "yes":
+        messages.error(request, "Tick the box to confirm that the course should be deleted.")
+        return _course_page(request, course, status=422)
+    receipt = delete_course(course, actor=web_actor(request),
+                            reason=request.POST.get("reason", "")[:500])
+    messages.success(request, f"The course was deleted: {receipt.counts['versions']} "
+                              f"version(s) and {receipt.files_deleted} file(s) removed. The "
+                              "receipt is in the audit log.")
+    return redirect("web:dashboard", request.org.slug)
 
 
 def _back_to_course(request: OrgRequest, version: CourseVersion, message: str) -> HttpResponse:
