@@ -26,6 +26,7 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "edit_screen": {"title": "x", "blocks": [{"type": "text", "id": "b1", "markdown": "x"}]},
     "reject": {"comment": "x"},
     "delete_organisation_endpoint": {"confirm": "acme"},
+    "put_retention": {"rules": {"drafts": 30}},
 }
 # Operations that take no object id: what they must do instead of answering 404.
 NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me"}

@@ -23,6 +23,7 @@ class Document(models.Model):
     page_count = models.PositiveIntegerField(null=True)
     markdown = EncryptedTextField()
     outline = EncryptedJSONField()  # [{title, level, chunk_ids, children}]
+    text_purged = models.BooleanField(default=False)  # extracted text removed by retention
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
