@@ -51,6 +51,8 @@ postgres:
 	    DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq postgresql >/dev/null; }; \
 	  pg_ctlcluster --skip-systemctl-redirect $$(ls /etc/postgresql | tail -1) main start; \
 	  for i in $$(seq 30); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 1; done; }
+	@command -v pg_dump >/dev/null || { $(APT_GET) update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq postgresql-client >/dev/null; }
 	@psql -h 127.0.0.1 -U postgres -tAc "select 1" test >/dev/null 2>&1 || \
 	  psql -h 127.0.0.1 -U postgres -c "create database test" >/dev/null
 

@@ -3,6 +3,11 @@
     coursewright serve [--host H --port N]   web server + job consumer
     coursewright demo                        demo organisation and people
     coursewright generate FILE --export scorm2004 -o OUT.zip --approve-as EMAIL
+    coursewright package COURSE_ID --org SLUG --format scorm12 -o OUT.zip
+    coursewright delete course|org ...       deletion with a receipt
+    coursewright retention show|purge        retention rules
+    coursewright backup | restore PATH       encrypted backups (docs/backups.md)
+    coursewright keys backup|rotate-master   the keyring and master keys
     coursewright migrate | createsuperuser | ...   (any Django command)
 """
 

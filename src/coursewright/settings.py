@@ -275,6 +275,7 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = (MAX_UPLOAD_MB + 1) * 1024 * 1024
 MAX_REQUEST_BYTES = (MAX_UPLOAD_MB + 2) * 1024 * 1024
 # Flash messages travel in a signed cookie, never in the session table.
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
+BACKUP_KEEP_DAYS = env_int("COURSEWRIGHT_BACKUP_KEEP_DAYS", 14, minimum=1, maximum=3650)
 TARGET_SCREENS = env_int("COURSEWRIGHT_TARGET_SCREENS", 25, minimum=3, maximum=200)
 
 # Login throttling: failures per (account, client address) within the window.

@@ -160,3 +160,17 @@ def test_master_keys_fail_loudly_when_malformed(monkeypatch: pytest.MonkeyPatch)
     monkeypatch.setenv("COURSEWRIGHT_MASTER_KEY", "mk-1:not-base64!")
     with pytest.raises(ImproperlyConfigured, match="base64 of 32 bytes"):
         keys.load_master_keys()
+
+
+def test_a_running_process_survives_a_master_rotation_elsewhere(two_versions: Any) -> None:
+    first, _, _ = two_versions
+    master_file = keys.keys_dir() / "master.keys"
+    new_line = keys.new_master_key_line("mk-9")
+    rotated = keys.LocalMasterKeys.parse(master_file.read_text() + new_line + "\n",
+                                         source="test")
+    # another process rotates: the keyring and the key file change under this one
+    keys.FileKeyring(keys.keys_dir() / "keyring.json", keys.load_master_keys()).rewrap_all(
+        rotated)
+    master_file.write_text(master_file.read_text() + new_line + "\n")
+    keys.forget_cached()
+    assert CourseVersion.objects.get(pk=first.pk).content["title"] == "Safety"

@@ -212,8 +212,15 @@ class FileKeyring:
                  else next((e for e in entries if e["version"] == version), None))
         if entry is None:
             raise KeyMissing(f"{key_id} v{version}")
-        key = self.master.unwrap(entry["master"], base64.b64decode(entry["wrapped"]),
-                                 context=self._context(key_id, entry["version"]))
+        wrapped, context = base64.b64decode(entry["wrapped"]), self._context(key_id,
+                                                                              entry["version"])
+        try:
+            key = self.master.unwrap(entry["master"], wrapped, context=context)
+        except ImproperlyConfigured:
+            # `keys rotate-master` ran in another process: the keyring now names a master
+            # key this process has not loaded yet. Reload once, then give up loudly.
+            self.master = load_master_keys()
+            key = self.master.unwrap(entry["master"], wrapped, context=context)
         return DataKey(entry["version"], key)
 
     @staticmethod
