@@ -114,6 +114,7 @@ def _register() -> None:
     from coursewright.ingest.api import router as documents_router
     from coursewright.orgs.api import router as orgs_router
     from coursewright.privacy.api import router as deletion_router
+    from coursewright.privacy.export_api import router as export_router
     from coursewright.privacy.retention_api import router as retention_router
     from coursewright.publishing.api import router as exports_router
 
@@ -122,8 +123,10 @@ def _register() -> None:
     api.add_router("/jobs", jobs_router)
     api.add_router("/", courses_router)
     api.add_router("/", exports_router)
+    api.add_router("/audit", "coursewright.audit.api.router")
     api.add_router("/", deletion_router)
     api.add_router("/", retention_router)
+    api.add_router("/", export_router)
 
 
 _register()

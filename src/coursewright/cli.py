@@ -8,6 +8,8 @@
     coursewright retention show|purge        retention rules
     coursewright backup | restore PATH       encrypted backups (docs/backups.md)
     coursewright keys backup|rotate-master   the keyring and master keys
+    coursewright audit verify|checkpoint     the tamper-evident audit log
+    coursewright export org SLUG -o OUT.zip  an organisation's data, portable
     coursewright migrate | createsuperuser | ...   (any Django command)
 """
 

@@ -124,6 +124,8 @@ def test_keyboard_sign_in_two_factor_and_settings(people: People, live_server: A
     tab_to(page, "Sign out")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/login/")
+    # the email field takes focus on arrival; type only once it has it (slow machines)
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'id_email'")
     page.keyboard.type("alice@acme.test")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)

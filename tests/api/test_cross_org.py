@@ -29,7 +29,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "put_retention": {"rules": {"drafts": 30}},
 }
 # Operations that take no object id: what they must do instead of answering 404.
-NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me"}
+NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",
+                    "list_audit_events", "export_audit_events"}
 
 
 @pytest.fixture

@@ -168,3 +168,67 @@ def test_dashboard_deletes_the_organisation_for_its_owner(people: People) -> Non
     assert response.status_code == 200
     assert b"Deletion receipt" in response.content
     assert not Organisation.objects.filter(slug="acme").exists()
+
+
+@pytest.mark.usefixtures("run_jobs")
+def test_audit_entries_outlive_the_organisation_without_content(people: People,
+                                                                acme_api: Client) -> None:
+    from coursewright.audit.verify import verify_chain
+
+    _approved_course_with_files(people, acme_api)
+    acme_id = people.acme.pk
+    before = AuditEvent.objects.filter(org_id=acme_id).count()
+    client_for(people.alice).delete("/api/v1/organisations/acme", {"confirm": "acme"},
+                                    content_type="application/json")
+    entries = list(AuditEvent.objects.filter(org_id=acme_id))
+    assert len(entries) >= before > 5
+    for entry in entries:
+        assert entry.action  # ids, action names and hashes remain
+        assert entry.entry_hash
+        assert "unreadable" in str(entry.payload_data)
+    assert verify_chain().ok
+
+
+def test_a_backup_from_before_the_deletion_restores_nothing_readable(tmp_path: Path) -> None:
+    import os
+
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("COURSEWRIGHT_") and k != "DATABASE_URL"}
+    env.update(COURSEWRIGHT_VAR_DIR=str(tmp_path / "state"),
+               DJANGO_SETTINGS_MODULE="coursewright.settings")
+
+    def cli(*args: str) -> str:
+        result = subprocess.run([sys.executable, *args], env=env, capture_output=True,
+                                text=True, timeout=180, check=False)
+        assert result.returncode == 0, result.stderr[-2000:]
+        return result.stdout
+
+    source = tmp_path / "h.md"
+    source.write_bytes(b"# Handbook\n\n## Ladders\n\nAlways check the ladder feet first.\n\n"
+                       b"## Fire\n\nNever block a fire exit with boxes or pallets.\n")
+    cli("-m", "coursewright.cli", "migrate", "--noinput")
+    cli("-m", "coursewright.cli", "demo")
+    cli("-m", "coursewright.cli", "generate", str(source), "--export", "scorm12", "-o",
+        str(tmp_path / "c.zip"), "--approve-as", "reviewer@demo.local")
+    backup = tmp_path / "before.cwbackup"
+    cli("-m", "coursewright.cli", "backup", "-o", str(backup))
+    cli("-m", "coursewright.cli", "delete", "org", "demo", "--yes")
+
+    cli("-m", "coursewright.cli", "restore", str(backup), "--yes")
+
+    probe = cli("-c", """
+import django; django.setup()
+from coursewright.courses.models import CourseVersion
+from coursewright.storage import read_bytes
+from coursewright.publishing.models import Export
+version = CourseVersion.objects.get()
+for what, read in [("content", lambda: version.content),
+                   ("file", lambda: read_bytes(version.org, Export.objects.get().storage_path))]:
+    try:
+        read()
+        print(what, "READABLE")
+    except Exception as exc:
+        print(what, type(exc).__name__)
+""")
+    assert "READABLE" not in probe, probe
+    assert probe.split() == ["content", "KeyDestroyed", "file", "KeyDestroyed"], probe

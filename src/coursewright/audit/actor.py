@@ -32,6 +32,11 @@ class Actor:
     def system(cls, channel: Channel = Channel.JOB) -> Actor:
         return cls(kind=ActorKind.SYSTEM, channel=channel)
 
+    @classmethod
+    def anonymous(cls, channel: Channel = Channel.API) -> Actor:
+        """Someone who did not (or could not) authenticate: only the API-call log uses it."""
+        return cls(kind=ActorKind.ANONYMOUS, channel=channel)
+
     @property
     def is_person(self) -> bool:
         return self.kind == ActorKind.USER and self.user is not None
@@ -42,4 +47,4 @@ class Actor:
             return self.user.email
         if self.api_key is not None:
             return f"api-key:{self.api_key.prefix}"
-        return "system"
+        return "anonymous" if self.kind == ActorKind.ANONYMOUS else "system"

@@ -9,6 +9,7 @@ from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from coursewright.api import principal
+from coursewright.audit.actions import record_read
 from coursewright.courses import actions
 from coursewright.courses.models import Course, CourseVersion
 from coursewright.orgs.access import get_scoped, scoped
@@ -136,7 +137,10 @@ def upload_image(request: HttpRequest, course_id: int,
 
 @router.get("/versions/{version_id}", response=VersionOut, summary="Read a version (draft)")
 def get_version(request: HttpRequest, version_id: int) -> CourseVersion:
-    return _version(request, version_id)
+    version = _version(request, version_id)
+    record_read(org=version.org, actor=principal(request).actor,
+                object_type="course_version", object_id=version.pk)
+    return version
 
 
 @router.put("/versions/{version_id}/screens/{screen_id}", response=VersionOut,

@@ -9,6 +9,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 
 from coursewright.ai.api import JobOut
 from coursewright.api import principal
+from coursewright.audit.actions import record_read
 from coursewright.errors import TooLarge
 from coursewright.ingest.models import Document, DocumentChunk
 from coursewright.orgs.access import get_scoped, scoped
@@ -83,6 +84,8 @@ def get_document(request: HttpRequest, document_id: int) -> Document:
 @paginate(LimitOffsetPagination)
 def list_chunks(request: HttpRequest, document_id: int) -> list[DocumentChunk]:
     document = get_scoped(Document, principal(request), pk=document_id)
+    record_read(org=document.org, actor=principal(request).actor, object_type="document",
+                object_id=document.pk, details={"what": "source passages"})
     return list(document.chunks.order_by("ordinal"))
 
 

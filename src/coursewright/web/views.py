@@ -275,6 +275,13 @@ def delete_course_view(request: OrgRequest, course_id: int) -> HttpResponse:
     return redirect("web:dashboard", request.org.slug)
 
 
+def _record_read(request: OrgRequest, version: CourseVersion, **details: str) -> None:
+    from coursewright.audit.actions import record_read
+
+    record_read(org=request.org, actor=web_actor(request), object_type="course_version",
+                object_id=version.pk, details=details or None)
+
+
 def _back_to_course(request: OrgRequest, version: CourseVersion, message: str) -> HttpResponse:
     messages.success(request, message)
     return redirect("web:course", request.org.slug, version.course_id)
@@ -421,6 +428,7 @@ def _block_view(request: OrgRequest, course: Course, block: Block,
 @require_GET
 def version(request: OrgRequest, version_id: int) -> HttpResponse:
     version = _version(request, version_id)
+    _record_read(request, version)
     course = version.course
     content = actions.validate_content(version.content)
     cited = {s for screen in content.screens for b in screen.blocks
@@ -453,6 +461,7 @@ def preview(request: OrgRequest, version_id: int) -> HttpResponse:
     from coursewright.publishing.packaging import PackageMeta
 
     version = _version(request, version_id)
+    _record_read(request, version, view="learner preview")
     content = actions.validate_content(version.content)
     approver = version.approved_by
     meta = PackageMeta(
@@ -524,6 +533,7 @@ def edit_screen(request: OrgRequest, version_id: int, screen_id: str) -> HttpRes
     if version.state != S.DRAFT:
         return _not_a_draft(request, version)
     if request.method != "POST":
+        _record_read(request, version, screen=screen_id)
         return _edit_page(request, version, screen)
     form = ScreenForm(screen, request.POST)
     if not form.is_valid() or form.built is None:

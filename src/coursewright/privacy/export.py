@@ -1,0 +1,315 @@
+"""Export of a whole organisation's data: portable JSON plus the files, in one zip.
+
+What the archive holds (``FORMAT``, version ``FORMAT_VERSION``):
+
+- ``organisation.json``: the organisation (name, slug, region); its members with their
+  roles and email addresses; pending invitations; API keys (name, prefix, dates);
+  documents (metadata, Markdown, outline, and the chunks with the stable ids that course
+  provenance cites); courses with every version's full content, state, approval and
+  review comments, their images and built packages; generation jobs (status, dates).
+  What is encrypted at rest is decrypted: the archive is for the organisation to read
+  and to take elsewhere.
+- ``audit.jsonl``: the organisation's audit entries, oldest first, one JSON object a line
+  in the shape of the audit log's own export (``audit.browse``), payloads opened (an entry
+  whose payload cannot be opened says ``"payload_readable": false`` and why).
+- ``files/<sha256><ext>``: the decrypted original uploads, images and built packages,
+  each once, named by the SHA-256 of their bytes (so anyone can check them) and referenced
+  by that name from ``organisation.json``. ``"file": null`` means there is no file: the
+  original was removed by retention, or deleted while the export ran (``missing_files``).
+
+What it never holds: anything that lets the holder sign in or decrypt — password hashes,
+two-factor secrets, API key and invitation token hashes, data keys and key ids — and
+nothing about people beyond the organisation's own records: its members' emails and
+roles, and the email of whoever uploaded, wrote, submitted, approved or commented on its
+content (the audit log names them too). Learner records are not stored yet (a later
+tracking issue adds them), so there are none to export.
+
+Rows are listed by id and every object's keys are written in a fixed order, so two
+exports of the same data diff line by line. The rows are read without one long
+transaction, which on SQLite would hold up every writer while files are decrypted, so the
+archive is not a point-in-time snapshot: a row written during the export may be missing.
+Files are added one at a time to a zip on a spooled temporary file, so memory holds the
+rows plus one file, not the whole archive.
+
+The archive is plaintext: whoever holds it holds the organisation's data. The API sends it
+with ``Cache-Control: no-store``, the CLI writes it with mode 0600, and every export writes
+an ``export.organisation`` audit entry (counts only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import zipfile
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import PurePosixPath
+from typing import IO, TYPE_CHECKING, Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from coursewright.audit.actions import record_event
+from coursewright.orgs.models import Organisation
+
+if TYPE_CHECKING:
+    from coursewright.accounts.models import User
+    from coursewright.audit.actor import Actor
+
+FORMAT = "coursewright-organisation-export"
+FORMAT_VERSION = 1
+# Below this the archive stays in memory; above it the spool moves to a temporary file.
+SPOOL_BYTES = 32 * 1024 * 1024
+
+
+def export_organisation(org: Organisation, *, actor: Actor) -> bytes:
+    with tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES) as spool:
+        write_organisation_export(org, spool, actor=actor)
+        spool.seek(0)
+        return spool.read()
+
+
+def spool_organisation_export(org: Organisation, *, actor: Actor) -> IO[bytes]:
+    """The archive in a spooled temporary file, positioned at its start (the caller
+    closes it; for answering a download without holding it all in memory)."""
+    spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # noqa: SIM115
+    try:
+        write_organisation_export(org, spool, actor=actor)
+    except BaseException:
+        spool.close()
+        raise
+    spool.seek(0)
+    return spool
+
+
+def write_organisation_export(org: Organisation, target: IO[bytes], *,
+                              actor: Actor) -> dict[str, int]:
+    """Write the archive to ``target``, record the audit entry, and return the counts."""
+    exported_at = timezone.now()
+    with zipfile.ZipFile(target, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        files = _Files(org, archive, exported_at)
+        data = _organisation_data(org, files, exported_at=exported_at, actor=actor)
+        audit_entries = _write_audit(org, archive, exported_at)
+        data["counts"]["audit_entries"] = audit_entries
+        data["counts"]["files"] = files.count
+        _write(archive, "organisation.json", exported_at,
+               json.dumps(data, indent=2, ensure_ascii=False).encode() + b"\n")
+    counts: dict[str, int] = {**data["counts"], "missing_files": len(files.missing),
+                              "file_bytes": files.size, "archive_bytes": target.tell()}
+    with transaction.atomic():
+        record_event(org=org, actor=actor, action="export.organisation",
+                     object_type="organisation", object_id=org.pk, after=counts)
+    return counts
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment is not None else None
+
+
+def _email(user: User | None) -> str | None:
+    return user.email if user is not None else None
+
+
+def _write(archive: zipfile.ZipFile, name: str, when: datetime, data: bytes) -> None:
+    archive.writestr(_entry(name, when), data)
+
+
+def _entry(name: str, when: datetime) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=when.astimezone(UTC).timetuple()[:6])
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o600 << 16
+    return info
+
+
+class _Files:
+    """Adds each stored file once, decrypted, as ``files/<sha256><ext>``."""
+
+    def __init__(self, org: Organisation, archive: zipfile.ZipFile, when: datetime) -> None:
+        self.org, self.archive, self.when = org, archive, when
+        self.names: dict[str, str | None] = {}  # storage path -> name in the archive
+        self.written: set[str] = set()
+        self.missing: list[str] = []
+        self.size = 0
+
+    @property
+    def count(self) -> int:
+        return len(self.written)
+
+    def add(self, storage_path: str) -> str | None:
+        from coursewright.storage import read_bytes
+
+        if not storage_path:
+            return None
+        if storage_path not in self.names:
+            try:
+                data = read_bytes(self.org, storage_path)
+            except FileNotFoundError:  # deleted after its row was read
+                self.missing.append(storage_path)
+                self.names[storage_path] = None
+                return None
+            name = f"files/{hashlib.sha256(data).hexdigest()}{PurePosixPath(storage_path).suffix}"
+            if name not in self.written:
+                _write(self.archive, name, self.when, data)
+                self.written.add(name)
+                self.size += len(data)
+            self.names[storage_path] = name
+        return self.names[storage_path]
+
+
+def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetime,
+                       actor: Actor) -> dict[str, Any]:
+    members = _members(org)
+    invitations = _pending_invitations(org, exported_at)
+    api_keys = _api_keys(org)
+    documents = _documents(org, files)
+    courses = _courses(org, files)
+    jobs = _generation_jobs(org)
+    versions = [v for c in courses for v in c["versions"]]
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "exported_at": _iso(exported_at),
+        "exported_by": actor.label,
+        "organisation": {"id": org.pk, "name": org.name, "slug": org.slug,
+                         "region": org.region, "require_mfa": org.require_mfa,
+                         "created_at": _iso(org.created_at)},
+        "members": members,
+        "invitations": invitations,
+        "api_keys": api_keys,
+        "documents": documents,
+        "courses": courses,
+        "generation_jobs": jobs,
+        "missing_files": files.missing,
+        "counts": {
+            "members": len(members),
+            "invitations": len(invitations),
+            "api_keys": len(api_keys),
+            "documents": len(documents),
+            "document_chunks": sum(len(d["chunks"]) for d in documents),
+            "courses": len(courses),
+            "versions": len(versions),
+            "review_comments": sum(len(v["review_comments"]) for v in versions),
+            "images": sum(len(c["images"]) for c in courses),
+            "packages": sum(len(v["packages"]) for v in versions),
+            "generation_jobs": len(jobs),
+        },
+    }
+
+
+def _members(org: Organisation) -> list[dict[str, Any]]:
+    from coursewright.orgs.models import Membership
+
+    return [{"email": m.user.email, "display_name": m.user.display_name, "role": m.role,
+             "member_since": _iso(m.created_at)}
+            for m in Membership.objects.filter(org=org).select_related("user").order_by("id")]
+
+
+def _pending_invitations(org: Organisation, now: datetime) -> list[dict[str, Any]]:
+    from coursewright.orgs.models import Invitation
+
+    pending = (Invitation.objects.filter(org=org, accepted_at__isnull=True, expires_at__gt=now)
+               .select_related("invited_by").order_by("id"))
+    return [{"id": i.pk, "email": i.email, "role": i.role, "invited_by": _email(i.invited_by),
+             "created_at": _iso(i.created_at), "expires_at": _iso(i.expires_at)}
+            for i in pending]
+
+
+def _api_keys(org: Organisation) -> list[dict[str, Any]]:
+    from coursewright.orgs.models import ApiKey
+
+    keys = ApiKey.objects.filter(org=org).select_related("created_by").order_by("id")
+    return [{"id": k.pk, "name": k.name, "prefix": k.prefix, "created_by": _email(k.created_by),
+             "created_at": _iso(k.created_at), "last_used_at": _iso(k.last_used_at),
+             "revoked_at": _iso(k.revoked_at)}
+            for k in keys]
+
+
+def _documents(org: Organisation, files: _Files) -> list[dict[str, Any]]:
+    from coursewright.ingest.models import Document, DocumentChunk
+
+    chunks: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for c in DocumentChunk.objects.filter(org=org).order_by("id"):
+        chunks[c.document_id].append({
+            "id": c.pk, "chunk_id": c.chunk_id, "ordinal": c.ordinal, "page": c.page,
+            "section_path": c.section_path, "text": c.text})
+    documents = Document.objects.filter(org=org).select_related("uploaded_by").order_by("id")
+    return [{
+        "id": d.pk, "title": d.title, "filename": d.filename,
+        "source_format": d.source_format, "size": d.size, "sha256": d.sha256,
+        "page_count": d.page_count, "uploaded_by": _email(d.uploaded_by),
+        "created_at": _iso(d.created_at), "file": files.add(d.storage_path),
+        "text_purged": d.text_purged, "markdown": d.markdown, "outline": d.outline,
+        "chunks": chunks.get(d.pk, []),
+    } for d in documents]
+
+
+def _courses(org: Organisation, files: _Files) -> list[dict[str, Any]]:
+    from coursewright.courses.models import Asset, Course, CourseVersion, ReviewComment
+    from coursewright.publishing.models import Export
+
+    comments: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for r in ReviewComment.objects.filter(org=org).select_related("author").order_by("id"):
+        comments[r.version_id].append({"id": r.pk, "author": _email(r.author), "body": r.body,
+                                       "created_at": _iso(r.created_at)})
+    packages: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for e in Export.objects.filter(org=org).order_by("id"):
+        packages[e.version_id].append({"id": e.pk, "format": e.format, "sha256": e.sha256,
+                                       "size": e.size, "created_at": _iso(e.created_at),
+                                       "file": files.add(e.storage_path)})
+    versions: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for v in (CourseVersion.objects.filter(org=org)
+              .select_related("submitted_by", "approved_by").order_by("id")):
+        versions[v.course_id].append({
+            "id": v.pk, "number": v.number, "state": v.state,
+            "based_on_version_id": v.based_on_id, "created_by": v.created_by_label,
+            "created_at": _iso(v.created_at), "updated_at": _iso(v.updated_at),
+            "submitted_by": v.submitted_by_label or _email(v.submitted_by),
+            "submitted_at": _iso(v.submitted_at),
+            "approved_by": _email(v.approved_by), "approved_via": v.approved_via or None,
+            "approved_at": _iso(v.approved_at), "published_at": _iso(v.published_at),
+            "content_sha256": v.content_sha256, "content": v.content,
+            "review_comments": comments.get(v.pk, []), "packages": packages.get(v.pk, []),
+        })
+    images: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for a in Asset.objects.filter(org=org).order_by("id"):
+        images[a.course_id].append({
+            "id": a.pk, "sha256": a.sha256, "content_type": a.content_type,
+            "width": a.width, "height": a.height, "size": a.size,
+            "created_at": _iso(a.created_at), "file": files.add(a.storage_path)})
+    courses = Course.objects.filter(org=org).select_related("created_by").order_by("id")
+    return [{
+        "id": c.pk, "title": c.title, "language": c.language,
+        "source_document_id": c.source_document_id, "created_by": _email(c.created_by),
+        "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at),
+        "images": images.get(c.pk, []), "versions": versions.get(c.pk, []),
+    } for c in courses]
+
+
+def _generation_jobs(org: Organisation) -> list[dict[str, Any]]:
+    from coursewright.ai.models import GenerationJob
+
+    jobs = (GenerationJob.objects.filter(org=org)
+            .select_related("requested_by", "requested_by_key").order_by("id"))
+    return [{
+        "id": j.pk, "document_id": j.document_id, "course_id": j.course_id,
+        "title": j.title, "language": j.language, "target_screens": j.target_screens,
+        "engine": j.engine, "status": j.status, "progress": j.progress, "stage": j.stage,
+        "error": j.error, "requested_by": _email(j.requested_by),
+        "requested_by_key": j.requested_by_key.prefix if j.requested_by_key else None,
+        "requested_via": j.requested_via, "created_at": _iso(j.created_at),
+        "started_at": _iso(j.started_at), "finished_at": _iso(j.finished_at),
+    } for j in jobs]
+
+
+def _write_audit(org: Organisation, archive: zipfile.ZipFile, when: datetime) -> int:
+    # The same lines as the audit log's own export (audit.browse), oldest first.
+    from coursewright.audit.browse import AuditFilter, events_for, jsonl
+
+    events = events_for(org.pk, AuditFilter(), newest_first=False).iterator(chunk_size=500)
+    count = 0
+    with archive.open(_entry("audit.jsonl", when), "w") as handle:
+        for line in jsonl(events):
+            handle.write(line)
+            count += 1
+    return count
