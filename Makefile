@@ -82,6 +82,7 @@ bench: install-dev
 	$(BIN)/python bench/document_to_draft.py
 	$(BIN)/python bench/package_build.py
 	$(BIN)/python bench/encryption_overhead.py
+	$(BIN)/python bench/delete_org.py
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -14,14 +14,10 @@ from __future__ import annotations
 import argparse
 import os
 import resource
-import shutil
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / "var" / "bench" / "state"
-sys.path[:0] = [str(ROOT / "src"), str(ROOT / "bench")]
+from _state import fresh_installation
 
 
 def main() -> None:
@@ -31,22 +27,11 @@ def main() -> None:
     from ingest_and_draft import build_pdf
 
     pdf = build_pdf(args.pages, rebuild=False)
-    shutil.rmtree(STATE, ignore_errors=True)
-    os.environ["COURSEWRIGHT_VAR_DIR"] = str(STATE)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "coursewright.settings"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    from coursewright.accounts.models import User
+    org, author = fresh_installation("draft-state")
     from coursewright.ai.actions import run_generation, start_generation
     from coursewright.audit.actor import Actor
     from coursewright.ingest.actions import ingest_document
-    from coursewright.orgs.actions import create_organisation
 
-    author = User.objects.create_user("author@bench.local", "x" * 12)
-    org = create_organisation(name="Bench", region="eu", owner=author, actor=Actor.system())
     actor = Actor.person(author)
     data = pdf.read_bytes()
 

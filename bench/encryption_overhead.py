@@ -13,16 +13,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
-STATE = ROOT / "var" / "bench" / "enc-state"
-sys.path[:0] = [str(ROOT / "src"), str(ROOT), str(ROOT / "bench")]
+from _state import fresh_installation
 
 
 def _loop(version: Any, content: dict[str, Any], repeat: int) -> tuple[float, float]:
@@ -45,23 +41,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description="encryption cost on course save/load")
     parser.add_argument("--repeat", type=int, default=200)
     args = parser.parse_args()
-    shutil.rmtree(STATE, ignore_errors=True)
-    os.environ["COURSEWRIGHT_VAR_DIR"] = str(STATE)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "coursewright.settings"
-    import django
-    from django.core.management import call_command
-
-    django.setup()
-    call_command("migrate", verbosity=0)
-    from coursewright.accounts.models import User
+    org, _owner = fresh_installation("enc-state")
     from coursewright.audit.actor import Actor
     from coursewright.courses.actions import create_course
-    from coursewright.orgs.actions import create_organisation
     from coursewright.privacy import fields
     from package_build import course_of
 
-    owner = User.objects.create_user("owner@bench.local", "x" * 12)
-    org = create_organisation(name="Bench", region="eu", owner=owner, actor=Actor.system())
     course, _ = course_of(25)
     version = create_course(org, content=course, actor=Actor.system())
     content = course.model_dump(mode="json")
