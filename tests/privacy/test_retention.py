@@ -115,3 +115,8 @@ def test_other_organisations_are_untouched(people: People, old_data: dict[str, A
     set_retention(people.acme, {"drafts": 1}, actor=Actor.person(people.alice))
     purge_org(people.acme, now=timezone.now() + LATER)
     assert CourseVersion.objects.filter(pk=globex_draft.pk).exists()
+
+
+def test_an_audit_log_rule_says_how_the_log_is_pruned(people: People) -> None:
+    set_retention(people.acme, {"audit_log": 365}, actor=Actor.person(people.alice))
+    assert "audit prune --older-than-days" in str(purge_org(people.acme)["audit_log"])

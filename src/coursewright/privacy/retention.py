@@ -12,9 +12,13 @@ applies every rule and writes one receipt per organisation and category to the a
 - ``drafts``: draft versions not edited for that long are deleted; a course left with no
   version is deleted with it. Versions in review, approved or published are never purged
   as drafts.
-- ``learner_records``, ``launch_logs``, ``ai_ledger``, ``audit_log``: the rule is stored now;
-  each purge is added with the feature that stores that data (registered in ``PURGERS``),
-  so a rule never silently does nothing: ``purge_org`` reports categories it cannot apply.
+- ``audit_log``: the log is one hash chain for the whole installation, so it can only be
+  pruned from its start, in whole spans behind a signed checkpoint
+  (``coursewright audit prune --older-than-days DAYS``); an organisation's rule is reported,
+  not applied per organisation.
+- ``learner_records``, ``launch_logs``, ``ai_ledger``: the rule is stored now; each purge
+  is added with the feature that stores that data (registered in ``PURGERS``), so a rule
+  never silently does nothing: ``purge_org`` reports categories it cannot apply.
 """
 
 from __future__ import annotations
@@ -79,6 +83,11 @@ def _purge_drafts(org: Organisation, cutoff: datetime) -> int:
     return count
 
 
+NOT_APPLIED: dict[str, str] = {
+    Category.AUDIT_LOG: "the audit log is one hash chain, pruned from its start for the "
+                        "whole installation (coursewright audit prune --older-than-days DAYS)",
+}
+
 PURGERS: dict[str, Purger] = {
     Category.UPLOADS: _purge_uploads,
     Category.EXTRACTED_TEXT: _purge_extracted_text,
@@ -125,7 +134,7 @@ def purge_org(org: Organisation, *, now: datetime | None = None) -> dict[str, in
     for rule in RetentionRule.objects.filter(org=org).order_by("category"):
         purger = PURGERS.get(rule.category)
         if purger is None:
-            report[rule.category] = "no such data is stored yet"
+            report[rule.category] = NOT_APPLIED.get(rule.category, "no such data is stored yet")
             continue
         with transaction.atomic():
             count = purger(org, now - timedelta(days=rule.keep_days))
