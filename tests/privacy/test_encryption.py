@@ -174,3 +174,15 @@ def test_a_running_process_survives_a_master_rotation_elsewhere(two_versions: An
     master_file.write_text(master_file.read_text() + new_line + "\n")
     keys.forget_cached()
     assert CourseVersion.objects.get(pk=first.pk).content["title"] == "Safety"
+
+
+def test_a_key_destroyed_by_another_process_is_unusable_here_at_once(
+        two_versions: Any) -> None:
+    first, _, _ = two_versions
+    key_id = str(first.org.key_id)
+    assert CourseVersion.objects.get(pk=first.pk).content  # the key is now cached here
+    # another process destroys it: its own keyring object, writing the shared file
+    other = keys.FileKeyring(keys.keys_dir() / "keyring.json", keys.load_master_keys())
+    other.destroy(key_id, reason="deleted elsewhere")
+    with pytest.raises(keys.KeyDestroyed):
+        _ = CourseVersion.objects.get(pk=first.pk).content

@@ -264,6 +264,7 @@ class FileKeyring:
 _lock = threading.Lock()
 _keyring: FileKeyring | None = None
 _cache: dict[tuple[str, int | None], tuple[float, DataKey]] = {}
+_cache_stamp: tuple[int, int] | None = None  # the keyring file's (mtime_ns, size) cached for
 CACHE_SECONDS = 60.0
 
 
@@ -278,12 +279,26 @@ def keyring() -> FileKeyring:
 
 def data_key(key_id: str, version: int | None = None) -> DataKey:
     """The organisation's data key (the newest one when ``version`` is None), cached in
-    this process for a minute so a request does not unwrap keys per value."""
+    this process for a minute so a request does not unwrap keys per value. Any change to
+    the keyring file (one stat per call) empties the cache, so a key destroyed by another
+    process is unusable here from the next read on."""
+    global _cache_stamp
+    ring = keyring()
+    try:
+        stat = ring.path.stat()
+        stamp = (stat.st_mtime_ns, stat.st_size)
+    except FileNotFoundError:
+        stamp = (0, 0)
+    if stamp != _cache_stamp:
+        # the keyring changed (a key destroyed, created or re-wrapped, possibly by another
+        # process): nothing cached before that may be used again
+        _cache.clear()
+        _cache_stamp = stamp
     now = time.monotonic()
     cached = _cache.get((key_id, version))
     if cached is not None and now - cached[0] < CACHE_SECONDS:
         return cached[1]
-    key = keyring().get(key_id, version)
+    key = ring.get(key_id, version)
     _cache[(key_id, version)] = (now, key)
     _cache[(key_id, key.version)] = (now, key)
     return key
