@@ -70,7 +70,7 @@ def main() -> None:
         times = []
         for _ in range(args.repeat):
             start = time.perf_counter()
-            data = build_package(content, fmt=fmt, meta=meta, assets=assets)  # type: ignore[arg-type]
+            data = build_package(content, fmt=fmt, meta=meta, assets=assets)
             times.append(time.perf_counter() - start)
         print(f"  {fmt:<10} median {statistics.median(times) * 1000:7.1f} ms   "
               f"worst {max(times) * 1000:7.1f} ms   size {len(data) / 1024:7.1f} KiB")
