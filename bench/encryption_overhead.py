@@ -17,6 +17,7 @@ import statistics
 import sys
 import time
 from typing import Any
+from unittest import mock
 
 from _state import fresh_installation
 
@@ -53,13 +54,9 @@ def main() -> None:
     size = len(fields.EncryptedJSONField().encode(content))
 
     encrypted = _loop(version, content, args.repeat)
-    real_seal, real_unseal = fields.seal, fields.unseal
-    fields.seal = lambda key_id, plaintext, *, where: plaintext  # type: ignore[assignment]
-    fields.unseal = lambda key_id, blob, *, where: bytes(blob)  # type: ignore[assignment]
-    try:
+    with (mock.patch.object(fields, "seal", lambda key_id, plaintext, *, where: plaintext),
+          mock.patch.object(fields, "unseal", lambda key_id, blob, *, where: bytes(blob))):
         plain = _loop(version, content, args.repeat)
-    finally:
-        fields.seal, fields.unseal = real_seal, real_unseal
 
     print(f"course save/load, 25 screens ({size / 1024:.0f} KiB JSON), median of "
           f"{args.repeat} (SQLite WAL, {os.cpu_count()} cores, python {sys.version.split()[0]})")
