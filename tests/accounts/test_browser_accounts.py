@@ -45,6 +45,12 @@ def check_page(page: Page, name: str) -> None:
     assert not found, f"{name}:\n{describe(found)}"
 
 
+def wait_for_focus(page: Page, element_id: str) -> None:
+    """The page moves focus on arrival; wait for it (fails after the usual timeout)."""
+    page.wait_for_function(
+        "id => document.activeElement && document.activeElement.id === id", arg=element_id)
+
+
 def focused(page: Page) -> dict[str, Any]:
     result: dict[str, Any] = page.evaluate(
         "() => ({id: document.activeElement.id, tag: document.activeElement.tagName,"
@@ -77,7 +83,7 @@ def test_keyboard_sign_in_two_factor_and_settings(people: People, live_server: A
 
     # Sign in with the keyboard only: the email field has focus on arrival
     page.goto(f"{base}/login/?next=/account/")
-    assert focused(page)["id"] == "id_email"
+    wait_for_focus(page, "id_email")
     check_page(page, "01-login")
     page.keyboard.type("alice@acme.test")
     page.keyboard.press("Tab")
@@ -124,14 +130,13 @@ def test_keyboard_sign_in_two_factor_and_settings(people: People, live_server: A
     tab_to(page, "Sign out")
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/login/")
-    # the email field takes focus on arrival; type only once it has it (slow machines)
-    page.wait_for_function("document.activeElement && document.activeElement.id === 'id_email'")
+    wait_for_focus(page, "id_email")
     page.keyboard.type("alice@acme.test")
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{base}/mfa/verify/**")
-    assert focused(page)["id"] == "id_token"
+    wait_for_focus(page, "id_token")
     check_page(page, "08-mfa-verify")
     page.keyboard.type(code_for(device))
     page.keyboard.press("Enter")
