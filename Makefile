@@ -83,6 +83,7 @@ bench: install-dev
 	$(BIN)/python bench/package_build.py
 	$(BIN)/python bench/encryption_overhead.py
 	$(BIN)/python bench/delete_org.py
+	$(BIN)/python bench/ai_tokens.py
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache

@@ -122,6 +122,7 @@ INSTALLED_APPS = [
     "coursewright.ai",
     "coursewright.courses",
     "coursewright.publishing",
+    "coursewright.assist",
     "coursewright.web",
     "coursewright.ops",
 ]
@@ -278,6 +279,17 @@ MAX_REQUEST_BYTES = (MAX_UPLOAD_MB + 2) * 1024 * 1024
 MESSAGE_STORAGE = "django.contrib.messages.storage.cookie.CookieStorage"
 BACKUP_KEEP_DAYS = env_int("COURSEWRIGHT_BACKUP_KEEP_DAYS", 14, minimum=1, maximum=3650)
 TARGET_SCREENS = env_int("COURSEWRIGHT_TARGET_SCREENS", 25, minimum=3, maximum=200)
+
+# AI providers: one TOML file names every provider an operator offers (see
+# docs/ai-providers.md); the offline engine is always there. Organisations choose among
+# them in their AI policy.
+AI_PROVIDERS_FILE = env_str("COURSEWRIGHT_AI_PROVIDERS_FILE", str(VAR_DIR / "ai-providers.toml"))
+AI_TIMEOUT_SECONDS = env_int("COURSEWRIGHT_AI_TIMEOUT", 60, minimum=1, maximum=600)
+# Circuit breaker: this many failures in a row open a provider for the cool-down.
+AI_BREAKER_FAILURES = env_int("COURSEWRIGHT_AI_BREAKER_FAILURES", 3, minimum=1, maximum=100)
+AI_BREAKER_COOLDOWN = env_int("COURSEWRIGHT_AI_BREAKER_COOLDOWN", 60, minimum=1, maximum=3600)
+# A running generation job whose worker has not reported for this long is requeued.
+AI_JOB_STALE_SECONDS = env_int("COURSEWRIGHT_AI_JOB_STALE", 300, minimum=10, maximum=86400)
 
 # Login throttling: failures per (account, client address) within the window.
 LOGIN_MAX_FAILURES = env_int("COURSEWRIGHT_LOGIN_MAX_FAILURES", 5, minimum=1, maximum=1000)

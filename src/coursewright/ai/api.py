@@ -4,17 +4,23 @@ from datetime import datetime
 
 from django.http import HttpRequest
 from ninja import Router, Schema
+from ninja.responses import Status
+from pydantic import Field
 
 from coursewright.ai.models import GenerationJob
 from coursewright.api import principal
+from coursewright.courses.api import VersionOut
+from coursewright.courses.models import CourseVersion
 from coursewright.orgs.access import get_scoped
+from coursewright.orgs.models import AUTHORING_ROLES
 
 router = Router(tags=["generation"])
+ai_router = Router(tags=["AI"])
 
 
 class JobOut(Schema):
     id: int
-    document_id: int
+    document_id: int | None
     status: str
     progress: int
     stage: str
@@ -27,3 +33,102 @@ class JobOut(Schema):
 @router.get("/{job_id}", response=JobOut, summary="Generation progress")
 def get_job(request: HttpRequest, job_id: int) -> GenerationJob:
     return get_scoped(GenerationJob, principal(request), pk=job_id)
+
+
+class BriefIn(Schema):
+    brief: str = Field(min_length=1, max_length=5000)
+    title: str = ""
+    language: str = "en"
+    target_screens: int | None = None
+    provider: str = ""
+
+
+@ai_router.post("/ai/generate", response={202: JobOut},
+                summary="Draft a course from a brief alone (no document; needs an LLM provider)")
+def generate_from_brief(request: HttpRequest, body: BriefIn, org: str = "") -> Status[object]:
+    """``org``: the organisation's slug, needed when the caller belongs to several."""
+    from coursewright.ai.actions import start_generation
+
+    p = principal(request)
+    target = p.default_org(org or None)
+    p.require(target, AUTHORING_ROLES, "generate courses")
+    job = start_generation(None, org=target, actor=p.actor, brief=body.brief, title=body.title,
+                           language=body.language, target_screens=body.target_screens,
+                           provider=body.provider)
+    return Status(202, job)
+
+
+class RegenerateIn(Schema):
+    screen_id: str
+    instruction: str = Field(default="", max_length=500)
+    provider: str = ""
+
+
+class RefineIn(Schema):
+    screen_ids: list[str] = Field(default_factory=list)  # empty: the whole draft
+    tone: str = ""
+    reading_level: str = ""
+    length: str = ""
+    provider: str = ""
+
+
+class QuestionsIn(Schema):
+    screen_id: str
+    count: int = 2
+    provider: str = ""
+
+
+class TranslateIn(Schema):
+    language: str
+    provider: str = ""
+
+
+def _editable(request: HttpRequest, version_id: int) -> tuple[object, CourseVersion]:
+    p = principal(request)
+    version = get_scoped(CourseVersion, p, pk=version_id)
+    p.require(version.org_id, AUTHORING_ROLES, "edit courses")
+    return p, version
+
+
+@ai_router.post("/versions/{version_id}/ai/regenerate-screen", response=VersionOut,
+                summary="Redraft one screen of a draft with AI")
+def regenerate_screen(request: HttpRequest, version_id: int,
+                      body: RegenerateIn) -> CourseVersion:
+    from coursewright.ai.actions import ai_edit
+
+    _p, version = _editable(request, version_id)
+    return ai_edit(version, actor=principal(request).actor, feature="regenerate_screen",
+                   provider=body.provider, screen_id=body.screen_id,
+                   instruction=body.instruction)
+
+
+@ai_router.post("/versions/{version_id}/ai/refine", response=VersionOut,
+                summary="Refine a draft's text (tone, reading level, length) with AI")
+def refine(request: HttpRequest, version_id: int, body: RefineIn) -> CourseVersion:
+    from coursewright.ai.actions import ai_edit
+
+    _p, version = _editable(request, version_id)
+    return ai_edit(version, actor=principal(request).actor, feature="refine",
+                   provider=body.provider, screen_ids=body.screen_ids, tone=body.tone,
+                   reading_level=body.reading_level, length=body.length)
+
+
+@ai_router.post("/versions/{version_id}/ai/questions", response=VersionOut,
+                summary="Add AI-written questions to a screen of a draft")
+def questions(request: HttpRequest, version_id: int, body: QuestionsIn) -> CourseVersion:
+    from coursewright.ai.actions import ai_edit
+
+    _p, version = _editable(request, version_id)
+    return ai_edit(version, actor=principal(request).actor, feature="quiz",
+                   provider=body.provider, screen_id=body.screen_id, count=body.count)
+
+
+@ai_router.post("/versions/{version_id}/ai/translate", response={201: VersionOut},
+                summary="Translate an approved version into a new draft version")
+def translate(request: HttpRequest, version_id: int, body: TranslateIn) -> Status[object]:
+    from coursewright.ai.actions import translate_version
+
+    _p, version = _editable(request, version_id)
+    draft = translate_version(version, body.language, actor=principal(request).actor,
+                              provider=body.provider)
+    return Status(201, draft)

@@ -46,6 +46,7 @@ class GenerateIn(Schema):
     title: str = ""
     language: str = "en"
     target_screens: int | None = None
+    provider: str = ""  # one the org's AI policy allows; blank: the policy's order
 
 
 @router.post("", response={201: DocumentOut}, summary="Upload a document")
@@ -98,5 +99,5 @@ def generate(request: HttpRequest, document_id: int, body: GenerateIn) -> Status
     document = get_scoped(Document, p, pk=document_id)
     p.require(document.org_id, AUTHORING_ROLES, "generate courses")
     job = start_generation(document, actor=p.actor, title=body.title, language=body.language,
-                           target_screens=body.target_screens)
+                           target_screens=body.target_screens, provider=body.provider)
     return Status(202, job)

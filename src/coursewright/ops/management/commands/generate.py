@@ -1,5 +1,6 @@
 """Document in, approved package out, from the command line — the same path as the
-dashboard: ingest → offline engine draft → submit (as the org's author) → approval (as
+dashboard: ingest → draft (the offline engine, or ``--provider NAME`` among those the
+org's AI policy allows) → submit (as the org's author) → approval (as
 the named reviewer, recorded with channel "cli") → export. The human rules hold here
 too: the reviewer must hold a reviewing role and may not be the submitter."""
 
@@ -29,17 +30,25 @@ class Command(BaseCommand):
         parser.add_argument("--title", default="", help="course title (default: the document's)")
         parser.add_argument("--language", default="en", choices=["en", "de", "fr", "es"])
         parser.add_argument("--screens", type=int, default=None, help="target screen count")
+        parser.add_argument("--provider", default="", metavar="NAME",
+                            help="AI provider to draft with (one the org's AI policy allows; "
+                            "default: the policy's order, the offline engine unless changed)")
         parser.add_argument("--export", required=True, choices=ExportFormat.values,
                             help="package format")
         parser.add_argument("-o", "--output", required=True, help="where to write the .zip")
         parser.add_argument("--approve-as", required=True, metavar="EMAIL",
                             help="the reviewer whose approval this records")
+        parser.add_argument("--confirm-flagged", action="store_true",
+                            help="approve even if the source check flagged sentences "
+                            "(the reviewer confirms they checked them)")
 
     def handle(self, *args: Any, **options: Any) -> None:
         try:
             self._run(options)
         except DomainError as exc:
-            raise CommandError(exc.message) from None
+            hint = (" Read the flagged sentences in the dashboard, or pass --confirm-flagged."
+                    if exc.code == "unsupported_claims" else "")
+            raise CommandError(exc.message + hint) from None
 
     def _run(self, options: dict[str, Any]) -> None:
         from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
@@ -72,7 +81,8 @@ class Command(BaseCommand):
             progress.update(task, completed=10, description="Drafting the course")
             job = start_generation(document, actor=as_author, title=options["title"],
                                    language=options["language"],
-                                   target_screens=options["screens"], enqueue=False)
+                                   target_screens=options["screens"],
+                                   provider=options["provider"] or None, enqueue=False)
             job = run_generation(job.pk, on_progress=lambda p, stage: progress.update(
                 task, completed=10 + p * 0.8, description=stage[:28]))
             if job.course is None:
@@ -81,7 +91,8 @@ class Command(BaseCommand):
             progress.update(task, completed=92, description="Review and approval")
             version = course_actions.submit_for_review(version, actor=as_author)
             version = course_actions.approve_version(
-                version, actor=Actor.person(reviewer, Channel.CLI))
+                version, actor=Actor.person(reviewer, Channel.CLI),
+                confirm_unsupported=options["confirm_flagged"])
             progress.update(task, completed=96, description="Building the package")
             export = export_version(version, options["export"], actor=as_author)
             output.write_bytes(read_bytes(org, export.storage_path))
