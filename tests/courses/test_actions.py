@@ -18,6 +18,8 @@ from coursewright.errors import Conflict, Forbidden, Invalid, TooLarge, Unsuppor
 from coursewright.orgs.models import ApiKey
 from tests.conftest import People
 
+# Cites a chunk of no document: the grounding check flags these blocks, so approvals
+# here confirm the flagged sentences (tests/courses/test_grounding.py tests that rule).
 AI = {"kind": "ai", "engine": "coursewright-offline", "model": "extractive-v1",
       "generated_at": datetime(2026, 1, 1, tzinfo=UTC).isoformat(), "sources": ["c-1"]}
 
@@ -81,7 +83,7 @@ def test_full_review_cycle_writes_one_audit_row_per_transition(
     assert version.state == "draft"
     assert ReviewComment.objects.get(version=version).body == "Add a fire-drill screen."
     version = actions.submit_for_review(version, actor=bob)
-    version = actions.approve_version(version, actor=rita)
+    version = actions.approve_version(version, actor=rita, confirm_unsupported=True)
     version = actions.publish_version(version, actor=bob)
     assert version.state == "published"
     transitions = [(e.action, e.before.get("state"), e.after.get("state"), e.actor_label)
@@ -99,9 +101,10 @@ def test_full_review_cycle_writes_one_audit_row_per_transition(
 def test_a_transition_happens_once(draft: CourseVersion, people: People) -> None:
     version = actions.submit_for_review(draft, actor=Actor.person(people.bob))
     stale = CourseVersion.objects.get(pk=version.pk)
-    actions.approve_version(version, actor=Actor.person(people.rita))
-    with pytest.raises(Conflict):
-        actions.approve_version(stale, actor=Actor.person(people.alice))
+    actions.approve_version(version, actor=Actor.person(people.rita), confirm_unsupported=True)
+    with pytest.raises(Conflict, match="not in review"):
+        actions.approve_version(stale, actor=Actor.person(people.alice),
+                                confirm_unsupported=True)
     assert AuditEvent.objects.filter(action="version.approved").count() == 1
 
 
@@ -129,7 +132,8 @@ def test_reject_needs_a_comment(draft: CourseVersion, people: People) -> None:
 def test_editing_after_approval_makes_a_new_draft(draft: CourseVersion, people: People) -> None:
     bob = Actor.person(people.bob)
     version = actions.submit_for_review(draft, actor=bob)
-    version = actions.approve_version(version, actor=Actor.person(people.rita))
+    version = actions.approve_version(version, actor=Actor.person(people.rita),
+                                      confirm_unsupported=True)
     with pytest.raises(Conflict):
         actions.update_title(version, "New", actor=bob)
     new = actions.start_new_draft(version.course, actor=bob)

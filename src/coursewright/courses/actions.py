@@ -11,12 +11,18 @@ Guarantees (each enforced here, the only place versions change state):
   requests cannot both succeed; each writes one audit row with before/after state.
 - Provenance is the server's, not the client's: edits keep a block's stored provenance
   (marking AI blocks as edited); blocks the client adds are recorded as human-made.
+- Every draft carries the grounding check of its AI-made blocks (``courses.grounding``),
+  recomputed in the same write whenever its content changes. Approving a version with
+  flagged sentences that no reviewer marked as checked needs an explicit confirmation,
+  and the approval's audit row says how many were open and that they were confirmed.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import secrets
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from django.db import transaction
@@ -26,10 +32,11 @@ from pydantic import ValidationError
 
 from coursewright.audit.actions import record_event
 from coursewright.audit.actor import Actor
+from coursewright.courses import grounding
 from coursewright.courses.content import HUMAN, CourseContent
 from coursewright.courses.models import Asset, Course, CourseVersion, ReviewComment, VersionState
-from coursewright.errors import Conflict, Forbidden, Invalid
-from coursewright.ingest.models import Document
+from coursewright.errors import Conflict, Forbidden, Invalid, NotFound
+from coursewright.ingest.models import Document, DocumentChunk
 from coursewright.orgs.models import REVIEWING_ROLES, Membership, Organisation
 from coursewright.privacy.fields import seal_for
 
@@ -63,13 +70,16 @@ def create_course(org: Organisation, *, content: CourseContent, actor: Actor,
     with transaction.atomic():
         course = Course.objects.create(org=org, title=content.title, language=content.language,
                                        source_document=source_document, created_by=actor.user)
+        report = grounding_report(course, content)
         version = CourseVersion.objects.create(
             org=org, course=course, number=1, state=S.DRAFT, content=data,
-            content_sha256=content_digest(data), created_by_label=actor.label)
+            content_sha256=content_digest(data), created_by_label=actor.label,
+            grounding=report)
         record_event(org=org, actor=actor, action="course.created", object_type="course",
                      object_id=course.pk, after={"title": course.title, "version": 1,
                                                  "source_document": getattr(source_document,
-                                                                            "pk", None)})
+                                                                            "pk", None),
+                                                 **_flag_counts(report)})
     return version
 
 
@@ -127,10 +137,11 @@ def _save_content(version: CourseVersion, content: CourseContent, *, actor: Acto
                   action: str, extra: dict[str, Any] | None = None) -> CourseVersion:
     data = _dump(content)
     digest = content_digest(data)
+    report = grounding_report(version.course, content, previous=version.grounding)
     with transaction.atomic():
         updated = CourseVersion.objects.filter(pk=version.pk, state=S.DRAFT).update(
             content=seal_for(version, "content", data), content_sha256=digest,
-            updated_at=timezone.now())
+            grounding=seal_for(version, "grounding", report), updated_at=timezone.now())
         if not updated:
             raise Conflict("this version is no longer a draft", code="not_editable")
         Course.objects.filter(pk=version.course_id).update(
@@ -138,7 +149,7 @@ def _save_content(version: CourseVersion, content: CourseContent, *, actor: Acto
         record_event(org=version.org, actor=actor, action=action, object_type="course_version",
                      object_id=version.pk,
                      before={"content_sha256": version.content_sha256},
-                     after={"content_sha256": digest, **(extra or {})})
+                     after={"content_sha256": digest, **(extra or {}), **_flag_counts(report)})
     version.refresh_from_db()
     return version
 
@@ -156,13 +167,16 @@ def start_new_draft(course: Course, *, actor: Actor) -> CourseVersion:
         if latest is None:
             raise Conflict("this course has no version to copy")
         number = (course.versions.aggregate(n=Max("number"))["n"] or 0) + 1
+        report = grounding_report(course, validate_content(latest.content),
+                                  previous=latest.grounding)
         version = CourseVersion.objects.create(
             org=course.org, course=course, number=number, state=S.DRAFT,
             content=latest.content, content_sha256=latest.content_sha256,
-            based_on=latest, created_by_label=actor.label)
+            based_on=latest, created_by_label=actor.label, grounding=report)
         record_event(org=course.org, actor=actor, action="version.draft_started",
                      object_type="course_version", object_id=version.pk,
-                     after={"number": number, "based_on": latest.number})
+                     after={"number": number, "based_on": latest.number,
+                            **_flag_counts(report)})
     return version
 
 
@@ -185,11 +199,14 @@ def _transition(version: CourseVersion, *, expected: str, target: str, actor: Ac
 
 
 def submit_for_review(version: CourseVersion, *, actor: Actor) -> CourseVersion:
-    validate_content(version.content)
+    content = validate_content(version.content)
+    fields: dict[str, Any] = {"submitted_by": actor.user, "submitted_by_label": actor.label,
+                              "submitted_at": timezone.now()}
+    if version.grounding is None:  # a draft from before the check existed
+        fields["grounding"] = seal_for(version, "grounding",
+                                       grounding_report(version.course, content))
     return _transition(version, expected=S.DRAFT, target=S.IN_REVIEW, actor=actor,
-                       action="version.submitted",
-                       fields={"submitted_by": actor.user, "submitted_by_label": actor.label,
-                               "submitted_at": timezone.now()})
+                       action="version.submitted", fields=fields)
 
 
 def check_can_review(version: CourseVersion, actor: Actor) -> None:
@@ -206,13 +223,31 @@ def check_can_review(version: CourseVersion, actor: Actor) -> None:
                         code="own_submission")
 
 
-def approve_version(version: CourseVersion, *, actor: Actor) -> CourseVersion:
+def approve_version(version: CourseVersion, *, actor: Actor,
+                    confirm_unsupported: bool = False) -> CourseVersion:
+    """Approve a version in review. If the grounding check flagged sentences that no
+    reviewer has marked as checked, the reviewer must say they checked them
+    (``confirm_unsupported``); the audit row records how many were open."""
     check_can_review(version, actor)
+    current = CourseVersion.objects.get(pk=version.pk)  # not a stale copy's flags
+    flags = current.grounding
+    open_flags = current.open_flags
+    if open_flags and not confirm_unsupported and current.state == S.IN_REVIEW:
+        n = len(open_flags)
+        raise Conflict(
+            f"The source check flagged {n} sentence{'s' if n != 1 else ''} that no reviewer "
+            "has marked as checked. Read each against its cited source, then confirm that "
+            "you did to approve.", code="unsupported_claims", details=[{"open_flags": n}])
     return _transition(version, expected=S.IN_REVIEW, target=S.APPROVED, actor=actor,
                        action="version.approved",
                        fields={"approved_by": actor.user, "approved_via": actor.channel,
                                "approved_at": timezone.now()},
-                       extra={"approved_by": actor.label, "via": str(actor.channel)})
+                       extra={"approved_by": actor.label, "via": str(actor.channel),
+                              "grounding": {
+                                  "checked": flags is not None,
+                                  "flags": len((flags or {}).get("flags", [])),
+                                  "open_flags": len(open_flags),
+                                  "confirmed_unsupported": bool(open_flags)}})
 
 
 def reject_version(version: CourseVersion, *, actor: Actor, comment: str) -> CourseVersion:
@@ -237,6 +272,116 @@ def publish_version(version: CourseVersion, *, actor: Actor) -> CourseVersion:
                        "and have a reviewer approve it first.", code="not_approved")
     return _transition(version, expected=S.APPROVED, target=S.PUBLISHED, actor=actor,
                        action="version.published", fields={"published_at": timezone.now()})
+
+
+# --- the grounding check ----------------------------------------------------------------
+
+
+def grounding_report(course: Course, content: CourseContent, *,
+                     previous: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The grounding check of ``content``'s AI-made blocks against the passages of the
+    course's source document, as stored on a version. A flag that ``previous`` had for
+    the same sentence of the same block citing the same passages keeps its id and its
+    resolution (a reviewer already checked it)."""
+    passages, titles = _cited_passages(course, content)
+    flags = grounding.check_content(content, passages, titles=titles)
+    old = {(f["block_id"], f["sentence"], tuple(f["sources"])): f
+           for f in (previous or {}).get("flags", [])}
+    stored = []
+    for flag in flags:
+        before = old.get((flag.block_id, flag.sentence, flag.sources), {})
+        stored.append({**flag.to_json(), "id": before.get("id") or f"f-{secrets.token_hex(5)}",
+                       "resolved_by": before.get("resolved_by", ""),
+                       "resolved_at": before.get("resolved_at")})
+    return {"method": grounding.METHOD, "threshold": grounding.SUPPORT_THRESHOLD,
+            "checked_at": timezone.now().isoformat(), "flags": stored}
+
+
+def _cited_passages(course: Course, content: CourseContent) -> tuple[dict[str, str], list[str]]:
+    """The passages the AI-made blocks cite (with their document's title and headings),
+    and the document's section titles."""
+    cited = sorted({s for screen in content.screens for b in screen.blocks
+                    if b.provenance.kind == "ai" for s in b.provenance.sources})
+    if not cited or course.source_document_id is None:
+        return {}, []
+    document = Document.objects.filter(org_id=course.org_id,
+                                       pk=course.source_document_id).first()
+    if document is None:
+        return {}, []
+    passages: dict[str, str] = {}
+    for start in range(0, len(cited), 500):  # stay under SQLite's variable limit
+        for chunk in DocumentChunk.objects.filter(
+                org_id=course.org_id, document=document, chunk_id__in=cited[start:start + 500]):
+            passages[chunk.chunk_id] = grounding.cited_passage(
+                chunk.text, headings=[str(h) for h in chunk.section_path],
+                title=document.title)
+    return passages, [document.title, *_outline_titles(document.outline or [])]
+
+
+def _outline_titles(sections: Iterable[Any]) -> Iterator[str]:
+    for section in sections:
+        if isinstance(section, dict):
+            yield str(section.get("title", ""))
+            yield from _outline_titles(section.get("children") or [])
+
+
+def _flag_counts(report: dict[str, Any]) -> dict[str, int]:
+    flags = report.get("flags", [])
+    return {"flagged_sentences": len(flags),
+            "open_flags": sum(1 for f in flags if not f.get("resolved_at"))}
+
+
+def refresh_grounding(version: CourseVersion, *, actor: Actor | None = None) -> CourseVersion:
+    """Run the grounding check of a draft (or a version in review) again and store it,
+    e.g. after its source passages changed. Marks reviewers made on flags that remain are
+    kept. Creating a course, editing a draft and starting a new draft do this already."""
+    actor = actor or Actor.system()
+    if version.is_immutable:
+        raise Conflict(f"version {version.number} is {version.get_state_display().lower()}; "
+                       "its check is part of what was approved", code="not_editable")
+    report = grounding_report(version.course, validate_content(version.content),
+                              previous=version.grounding)
+    with transaction.atomic():
+        updated = CourseVersion.objects.filter(
+            pk=version.pk, state__in=[S.DRAFT, S.IN_REVIEW],
+            content_sha256=version.content_sha256,
+        ).update(grounding=seal_for(version, "grounding", report))
+        if not updated:
+            raise Conflict("the version changed while it was being checked; try again",
+                           code="changed")
+        record_event(org=version.org, actor=actor, action="version.grounding_checked",
+                     object_type="course_version", object_id=version.pk,
+                     after=_flag_counts(report))
+    version.refresh_from_db()
+    return version
+
+
+def resolve_flag(version: CourseVersion, flag_id: str, *, actor: Actor) -> CourseVersion:
+    """A reviewer marks a flagged sentence as checked against its source ("fine as it
+    is"). Same people as approval: a reviewer, admin or owner, not the submitter."""
+    check_can_review(version, actor)
+    with transaction.atomic():
+        locked = CourseVersion.objects.select_for_update().get(pk=version.pk)
+        if locked.state not in (S.DRAFT, S.IN_REVIEW):
+            raise Conflict(f"version {locked.number} is {locked.get_state_display().lower()} "
+                           "and can no longer change", code="not_editable")
+        report = dict(locked.grounding or {})
+        flags = [dict(f) for f in report.get("flags", [])]
+        flag = next((f for f in flags if f.get("id") == flag_id), None)
+        if flag is None:
+            raise NotFound("this version has no such flagged sentence", code="unknown_flag")
+        if flag.get("resolved_at"):
+            return locked  # already checked: nothing changes, nothing to record
+        flag.update(resolved_by=actor.label, resolved_at=timezone.now().isoformat())
+        report["flags"] = flags
+        CourseVersion.objects.filter(pk=locked.pk, state=locked.state).update(
+            grounding=seal_for(locked, "grounding", report))
+        record_event(org=locked.org, actor=actor, action="version.flag_resolved",
+                     object_type="course_version", object_id=locked.pk,
+                     after={"flag": flag_id, "block": flag.get("block_id"),
+                            **_flag_counts(report)})
+    version.refresh_from_db()
+    return version
 
 
 _IMAGE_TYPES = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}
@@ -286,3 +431,14 @@ def add_image(course: Course, *, data: bytes, actor: Actor) -> Asset:
                          object_type="asset", object_id=asset.pk,
                          after={"sha256": digest, "content_type": content_type})
     return asset
+
+
+def save_ai_rewrite(version: CourseVersion, content: CourseContent, *, actor: Actor,
+                    action: str, extra: dict[str, Any] | None = None) -> CourseVersion:
+    """Store content an AI feature rewrote (regenerate, refine, questions) in a draft.
+
+    The blocks carry the AI provenance the feature gave them; the usual draft checks
+    and the audit row apply as for any edit."""
+    _require_draft(version)
+    return _save_content(version, validate_content(content.model_dump(mode="json")),
+                         actor=actor, action=action, extra=extra)

@@ -3,15 +3,18 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import pydantic
 from django.http import HttpRequest
-from ninja import File, Router, Schema, Status
+from ninja import Field, File, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
 from coursewright.api import principal
 from coursewright.audit.actions import record_read
 from coursewright.courses import actions
+from coursewright.courses.grounding import REASONS, SUPPORT_THRESHOLD
 from coursewright.courses.models import Course, CourseVersion
+from coursewright.errors import Invalid
 from coursewright.orgs.access import get_scoped, scoped
 from coursewright.orgs.models import ALL_ROLES, AUTHORING_ROLES
 from coursewright.privacy.api import ReceiptOut
@@ -54,6 +57,45 @@ class CommentOut(Schema):
         return obj.author.email if obj.author else "deleted user"
 
 
+class FlagOut(Schema):
+    id: str
+    screen_id: str
+    block_id: str
+    sentence: str
+    score: float
+    sources: list[str]
+    reason: str
+    reason_label: str
+    missing: list[str]
+    resolved: bool
+    resolved_by: str
+    resolved_at: datetime | None
+
+
+class GroundingOut(Schema):
+    """The grounding check of the AI-made blocks: sentences their cited source does not
+    support (lexical support, not truth: see courses/grounding.py)."""
+
+    checked: bool
+    method: str
+    threshold: float
+    checked_at: datetime | None
+    flags_total: int
+    flags_open: int
+    flags: list[FlagOut]
+
+
+def _grounding_out(version: CourseVersion) -> dict[str, Any]:
+    report = version.grounding or {}
+    flags = [{**f, "reason_label": REASONS.get(str(f.get("reason")), str(f.get("reason"))),
+              "resolved": bool(f.get("resolved_at")),
+              "resolved_by": f.get("resolved_by") or ""} for f in version.grounding_flags]
+    return {"checked": version.grounding is not None, "method": report.get("method", ""),
+            "threshold": report.get("threshold", SUPPORT_THRESHOLD),
+            "checked_at": report.get("checked_at"), "flags_total": len(flags),
+            "flags_open": sum(1 for f in flags if not f["resolved"]), "flags": flags}
+
+
 class VersionOut(VersionSummary):
     course_id: int
     content: dict[str, Any]
@@ -62,6 +104,11 @@ class VersionOut(VersionSummary):
     approved_by: str | None
     approved_via: str
     comments: list[CommentOut]
+    grounding: GroundingOut
+
+    @staticmethod
+    def resolve_grounding(obj: CourseVersion) -> dict[str, Any]:
+        return _grounding_out(obj)
 
     @staticmethod
     def resolve_submitted_by(obj: CourseVersion) -> str:
@@ -83,6 +130,15 @@ class ScreenIn(Schema):
 
 class RejectIn(Schema):
     comment: str
+
+
+class ApproveIn(Schema):
+    confirm_unsupported: bool = Field(
+        default=False,
+        description="Required (true) when the grounding check flagged sentences that no "
+                    "reviewer marked as checked: you confirm you checked them against "
+                    "their sources. Without it such an approval answers 409 "
+                    "unsupported_claims, with the number open in details.")
 
 
 class AssetOut(Schema):
@@ -162,12 +218,36 @@ def submit(request: HttpRequest, version_id: int) -> CourseVersion:
     return actions.submit_for_review(version, actor=p.actor)
 
 
+def _approve_body(request: HttpRequest) -> ApproveIn:
+    """The body is optional: clients that predate it send none (or an empty form)."""
+    if request.content_type != "application/json" or not request.body.strip():
+        return ApproveIn()
+    try:
+        return ApproveIn.model_validate_json(request.body)
+    except pydantic.ValidationError as exc:
+        raise Invalid("The request is not valid.", details=[
+            {"loc": ["body", *map(str, e["loc"])], "msg": e["msg"]} for e in exc.errors()
+        ]) from None
+
+
 @router.post("/versions/{version_id}/approve", response=VersionOut,
-             summary="Approve a version (a signed-in reviewer only; never an API key)")
+             summary="Approve a version (a signed-in reviewer only; never an API key)",
+             openapi_extra={"requestBody": {"required": False, "content": {
+                 "application/json": {"schema": ApproveIn.model_json_schema()}}}})
 def approve(request: HttpRequest, version_id: int) -> CourseVersion:
     p = principal(request)
     version = _version(request, version_id)
-    return actions.approve_version(version, actor=p.actor)
+    body = _approve_body(request)
+    return actions.approve_version(version, actor=p.actor,
+                                   confirm_unsupported=body.confirm_unsupported)
+
+
+@router.post("/versions/{version_id}/grounding/{flag_id}/resolve", response=VersionOut,
+             summary="Mark a flagged sentence as checked against its source (reviewers only)")
+def resolve_flag(request: HttpRequest, version_id: int, flag_id: str) -> CourseVersion:
+    p = principal(request)
+    version = _version(request, version_id)
+    return actions.resolve_flag(version, flag_id, actor=p.actor)
 
 
 @router.post("/versions/{version_id}/reject", response=VersionOut,

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.conf import settings
 from django.db import models
@@ -65,6 +66,10 @@ class CourseVersion(models.Model):
     approved_via = models.CharField(max_length=5, blank=True)
     approved_at = models.DateTimeField(null=True)
     published_at = models.DateTimeField(null=True)
+    # The grounding check of the AI-made blocks (courses.grounding, stored by
+    # courses.actions): {"method", "threshold", "checked_at", "flags": [...]}. The flags
+    # quote the content, so this is encrypted like the content. None: never checked.
+    grounding = EncryptedJSONField(null=True)
 
     class Meta:
         ordering = ["-number"]
@@ -78,6 +83,15 @@ class CourseVersion(models.Model):
     @property
     def is_immutable(self) -> bool:
         return self.state in IMMUTABLE_STATES
+
+    @property
+    def grounding_flags(self) -> list[dict[str, Any]]:
+        return list((self.grounding or {}).get("flags", []))
+
+    @property
+    def open_flags(self) -> list[dict[str, Any]]:
+        """Flagged sentences no reviewer has marked as checked yet."""
+        return [f for f in self.grounding_flags if not f.get("resolved_at")]
 
 
 class ReviewComment(models.Model):
