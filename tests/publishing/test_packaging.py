@@ -240,7 +240,9 @@ def _page(packages: dict[str, bytes], fmt: str = "html") -> Any:
 def test_index_html_has_no_inline_code(packages: dict[str, bytes]) -> None:
     doc = _page(packages)
     for script in doc.iter("script"):
-        assert script.get("src") or script.get("type") == "application/json"
+        # data blocks only (course data; the schema.org JSON-LD of the AI Act markers)
+        assert script.get("src") or script.get("type") in ("application/json",
+                                                           "application/ld+json")
         if script.get("src"):
             assert not (script.text or "").strip()
     assert not list(doc.iter("style"))
@@ -342,7 +344,7 @@ def test_markdown_is_sanitised_and_json_cannot_break_out() -> None:
     text = _zip(page).read("index.html").decode()
     assert 'href="javascript' not in text
     assert "onerror" not in text
-    assert text.count("<script") == 2  # player.js and the JSON data block
+    assert text.count("<script") == 3  # player.js, the JSON data and the JSON-LD blocks
     doc = lxml_html.fromstring(text)
     data_json = json.loads(doc.xpath("string(//script[@id='cw-data'])"))
     assert data_json["course"]["title"].startswith("Quiz")

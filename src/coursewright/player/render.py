@@ -11,10 +11,19 @@ is data, not code, for CSP. The answers to the questions are therefore in the pa
 learner who reads the source can find them. That is acceptable for an offline package
 (an LMS package has no server to score against); do not use it for high-stakes exams.
 
-AI transparency (EU AI Act Art. 50): ``<meta name="ai-generated" content="true|partial|
-false">``, ``data-provenance="ai|human"`` on every block, a visible "AI-assisted,
-reviewed by ..." note when any block was AI-drafted, and a link to
-``ai-provenance.json`` (see :func:`ai_provenance`).
+AI transparency (EU AI Act Art. 50, terms from :mod:`coursewright.courses.transparency`):
+
+* machine-readable: a schema.org JSON-LD block (``<script type="application/ld+json">``,
+  data like the JSON block, so the CSP above needs no change) describing the course as a
+  ``Course`` with ``digitalSourceType`` and every screen as a part, AI-made screens with
+  their own ``digitalSourceType``; ``data-digital-source-type`` on AI-made screens and
+  blocks, ``data-provenance="ai|human"`` on every block, ``<meta name="ai-generated"
+  content="true|partial|false">``, and links to ``provenance.json`` (the full record)
+  and ``ai-provenance.json`` (the older per-block list, see :func:`ai_provenance`);
+* visible: each AI-made screen opens with a short note (``role="note"``, plain text
+  right under the screen title, never in a live region) in the organisation's wording,
+  or the player's translation of the default; and a footer line saying who reviewed it
+  (``meta.approved_by``: exports pass the organisation's name, never a person's).
 
 Output depends only on the arguments: no clock, locale or environment.
 """
@@ -26,7 +35,6 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cache
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,6 +44,7 @@ from coursewright.courses.content import (
     Block,
     CalloutBlock,
     CourseContent,
+    FreeTextBlock,
     HeadingBlock,
     ImageBlock,
     MultipleChoiceBlock,
@@ -45,6 +54,14 @@ from coursewright.courses.content import (
     TrueFalseBlock,
 )
 from coursewright.courses.rendering import render_markdown
+from coursewright.courses.transparency import (
+    LAW,
+    SCHEMA_ORG_TERMS,
+    CourseSummary,
+    block_source_type,
+    iso_utc,
+    summarise,
+)
 
 if TYPE_CHECKING:
     from coursewright.publishing.packaging import PackageMeta
@@ -55,6 +72,8 @@ AiLevel = Literal["true", "partial", "false"]
 
 PLAYER_FILES = ("player.js", "player.css", "noscript.css")
 DATA_ELEMENT_ID = "cw-data"
+LINKED_DATA_ELEMENT_ID = "cw-linked-data"
+PROVENANCE_FILE = "provenance.json"
 
 
 @dataclass(frozen=True)
@@ -87,12 +106,6 @@ def ai_level(content: CourseContent) -> AiLevel:
     if kinds == {"ai"}:
         return "true"
     return "partial" if "ai" in kinds else "false"
-
-
-def iso_utc(value: datetime) -> str:
-    if value.tzinfo is None:
-        raise ValueError("datetimes in a package must be timezone-aware")
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def ai_provenance(content: CourseContent, meta: PackageMeta) -> dict[str, Any]:
@@ -157,8 +170,10 @@ def _choices(q: Question, strings: Mapping[str, str]) -> list[tuple[str, str, bo
     return [(c.id, c.text, c.correct, c.feedback) for c in q.choices]
 
 
-def course_data(content: CourseContent, *, fmt: Format, meta: PackageMeta) -> dict[str, Any]:
-    """What player.js needs: format, identity, screen order, question keys, strings."""
+def course_data(content: CourseContent, *, fmt: Format, meta: PackageMeta,
+                assist: AssistConfig | None = None) -> dict[str, Any]:
+    """What player.js needs: format, identity, screen order, question keys, strings (and
+    free-text limits and the tutor/grading settings, when there are any)."""
     strings = load_strings(content.language)
     questions = {}
     for q in _questions(content):
@@ -179,6 +194,7 @@ def course_data(content: CourseContent, *, fmt: Format, meta: PackageMeta) -> di
         ],
         "questions": questions,
         "strings": strings,
+        **_assist_data(content, assist),
     }
 
 
@@ -193,6 +209,9 @@ def _attrs(block: Block) -> str:
     out = f' data-block-id="{_esc(block.id)}" data-provenance="{p.kind}"'
     if p.kind == "ai" and p.edited:
         out += ' data-ai-edited="true"'
+    source_type = block_source_type(p)
+    if source_type:
+        out += f' data-digital-source-type="{_esc(source_type)}"'
     return out
 
 
@@ -275,22 +294,68 @@ def _render_block(block: Block, *, strings: Mapping[str, str],
         return (f'<div class="cw-block cw-callout cw-callout-{block.style}" role="note"'
                 f'{_attrs(block)}><p class="cw-callout-label">{_esc(label)}</p>'
                 f"{_md(block.markdown)}</div>")
+    if isinstance(block, FreeTextBlock):
+        return _render_free_text(block, strings)
     return _render_question(block, numbers[block.id], total, strings)
 
 
 def _render_screen(screen: Screen, index: int, *, strings: Mapping[str, str],
                    images: Mapping[str, ImageFile], numbers: Mapping[str, int],
-                   total: int) -> str:
+                   total: int, source_type: str | None, disclosure: str) -> str:
     sid = f"s.{screen.id}"
     hidden = "" if index == 0 else " hidden"
     blocks = "".join(
         _render_block(b, strings=strings, images=images, numbers=numbers, total=total)
         for b in screen.blocks
     )
+    marker = note = ""
+    if source_type:
+        # Plain text right after the title, so it is read in order with the screen;
+        # exposed as a note, and not in a live region (which would re-announce it).
+        marker = f' data-digital-source-type="{_esc(source_type)}"'
+        note = (f'<p class="cw-ai-disclosure" id="{_esc(sid)}.ai" role="note">'
+                f"{_esc(disclosure)}</p>")
     return (f'<section class="cw-screen" id="{_esc(sid)}" data-screen-id="{_esc(screen.id)}" '
-            f'data-index="{index}" aria-labelledby="{_esc(sid)}.h"{hidden}>'
+            f'data-index="{index}" aria-labelledby="{_esc(sid)}.h"{marker}{hidden}>'
             f'<h1 class="cw-screen-title" id="{_esc(sid)}.h" tabindex="-1">'
-            f"{_esc(screen.title)}</h1>{blocks}</section>")
+            f"{_esc(screen.title)}</h1>{note}{blocks}</section>")
+
+
+def _source_type_values(source_type: str) -> list[str]:
+    """``digitalSourceType`` values: schema.org's member of IPTCDigitalSourceEnumeration
+    (the range schema.org declares) and the IPTC URI itself, which name the same code."""
+    return [SCHEMA_ORG_TERMS[source_type], source_type]
+
+
+def linked_data(content: CourseContent, *, meta: PackageMeta, summary: CourseSummary,
+                provenance_href: str | None) -> dict[str, Any]:
+    """The schema.org JSON-LD of the page: the course, its screens, how each was made."""
+    parts = []
+    for screen in summary.screens:
+        part: dict[str, Any] = {"@type": "CreativeWork", "@id": f"#s.{screen.id}",
+                                "name": screen.title, "position": screen.position}
+        if screen.source_type:
+            part["digitalSourceType"] = _source_type_values(screen.source_type)
+        parts.append(part)
+    course: dict[str, Any] = {
+        "@context": "https://schema.org",
+        "@type": "Course",
+        "name": content.title,
+        "inLanguage": content.language,
+        "identifier": meta.course_id,
+        "version": str(meta.version_number),
+        "provider": {"@type": "Organization", "name": meta.org_name},
+        "hasPart": parts,
+    }
+    if content.description:
+        course["description"] = content.description
+    if summary.source_type:
+        course["digitalSourceType"] = _source_type_values(summary.source_type)
+    if provenance_href:
+        course["subjectOf"] = {"@type": "DigitalDocument", "url": provenance_href,
+                               "encodingFormat": "application/json",
+                               "name": f"AI provenance record ({LAW})"}
+    return course
 
 
 def render_index_html(
@@ -301,13 +366,23 @@ def render_index_html(
     images: Mapping[str, ImageFile],
     asset_prefix: str = "player/",
     provenance_href: str | None = "ai-provenance.json",
+    disclosure: str | None = None,
+    assist: AssistConfig | None = None,
 ) -> str:
     """The player page for ``content``. ``images`` maps asset sha256 to its file.
 
     ``asset_prefix`` is where ``player.js``/``player.css`` live relative to the page (a
-    preview may serve them from elsewhere); ``provenance_href`` links the provenance file.
+    preview may serve them from elsewhere); ``provenance_href`` links the provenance
+    files next to the page (None: the page is not in a package, so it links neither
+    that file nor ``provenance.json``). ``disclosure`` is the note shown on AI-made
+    screens in the organisation's wording; None or blank: the player's default note in
+    the course language. ``assist``: the AI tutor / grading of free-text answers this
+    build offers (None: neither).
     """
     strings = load_strings(content.language)
+    summary = summarise(content)
+    note_text = (disclosure or "").strip() or strings["ai_disclosure"]
+    record_href = PROVENANCE_FILE if provenance_href else None
     questions = _questions(content)
     numbers = {q.id: i for i, q in enumerate(questions, start=1)}
     level = ai_level(content)
@@ -326,7 +401,8 @@ def render_index_html(
             f'<span class="cw-toc-title">{_esc(strings["results"])}</span></a></li>')
     screens = "".join(
         _render_screen(s, i, strings=strings, images=images, numbers=numbers,
-                       total=len(questions))
+                       total=len(questions), source_type=summary.screens[i].source_type,
+                       disclosure=note_text)
         for i, s in enumerate(content.screens)
     )
     ai_note = ""
@@ -335,13 +411,17 @@ def render_index_html(
                     date=iso_utc(meta.approved_at)[:10])
         ai_note = f'<p class="cw-ai-note" data-ai-generated="{level}">{_esc(note)}</p>'
     provenance_link = ""
-    if provenance_href:
-        provenance_link = (f'<link rel="describedby" type="application/json" '
-                           f'href="{_esc(provenance_href)}">\n')
+    if provenance_href and record_href:
+        provenance_link = "".join(
+            f'<link rel="describedby" type="application/json" href="{_esc(href)}">\n'
+            for href in (record_href, provenance_href)
+        )
     description = ""
     if content.description:
         description = f'<meta name="description" content="{_esc(content.description)}">\n'
-    data = _json_for_html(course_data(content, fmt=fmt, meta=meta))
+    data = _json_for_html(course_data(content, fmt=fmt, meta=meta, assist=assist))
+    graph = _json_for_html(linked_data(content, meta=meta, summary=summary,
+                                       provenance_href=record_href))
     position = _fmt(strings["screen_x_of_y"], current=1, total=n)
 
     return (
@@ -352,6 +432,7 @@ def render_index_html(
         '<meta name="generator" content="coursewright">\n'
         f"{description}"
         f"<title>{title}</title>\n"
+        f'<script type="application/ld+json" id="{LINKED_DATA_ELEMENT_ID}">{graph}</script>\n'
         f'<link rel="stylesheet" href="{prefix}player.css">\n'
         f'<noscript><link rel="stylesheet" href="{prefix}noscript.css"></noscript>\n'
         f"{provenance_link}"
@@ -359,7 +440,7 @@ def render_index_html(
         "</head>\n<body>\n"
         f'<a class="cw-skip" href="#cw-main">{_esc(strings["skip_to_content"])}</a>\n'
         '<header class="cw-header"><div class="cw-bar">'
-        f'<p class="cw-course-title">{title}</p>'
+        f'<p class="cw-course-title">{title}</p>{_tutor_toggle(strings, assist)}'
         '<button type="button" class="cw-btn cw-btn-secondary cw-menu-toggle" '
         'id="cw-menu-toggle" aria-expanded="false" aria-controls="cw-toc">'
         f'{_esc(strings["contents"])}</button></div>'
@@ -367,6 +448,7 @@ def render_index_html(
         f'aria-label="{_esc(strings["progress"])}"></progress></header>\n'
         f'<nav class="cw-toc" id="cw-toc" aria-label="{_esc(strings["contents"])}" hidden>'
         f"<ol>{toc}</ol></nav>\n"
+        f"{_tutor_panel(strings, assist)}"
         '<main class="cw-main" id="cw-main" tabindex="-1">\n'
         f'<noscript><p class="cw-notice">{_esc(strings["no_script"])}</p></noscript>\n'
         '<p class="cw-notice" id="cw-notice" role="status"></p>\n'
@@ -388,4 +470,102 @@ def render_index_html(
         f'<p class="cw-org">{_esc(meta.org_name)}</p></footer>\n'
         f'<script type="application/json" id="{DATA_ELEMENT_ID}">{data}</script>\n'
         "</body>\n</html>\n"
+    )
+# -- learner-facing AI (coursewright.assist): the tutor panel and free-text questions ------
+
+
+@dataclass(frozen=True)
+class AssistConfig:
+    """What a build switches on for learners (``assist.access.player_assist``): the player
+    API's address and the version's interim token, which the player sends in a header.
+    None (the default everywhere): the page has no tutor and grades nothing."""
+
+    endpoint: str
+    token: str
+    tutor: bool = False
+    grading: bool = False
+
+
+def _assist_data(content: CourseContent, assist: AssistConfig | None) -> dict[str, Any]:
+    """Extra ``cw-data`` keys, present only when used (older builds stay byte-identical)."""
+    out: dict[str, Any] = {}
+    free = {b.id: {"maxLength": b.max_length, "maxScore": sum(c.points for c in b.rubric)}
+            for s in content.screens for b in s.blocks if isinstance(b, FreeTextBlock)}
+    if free:
+        out["freeText"] = free
+    if assist is not None and (assist.tutor or assist.grading):
+        out["assist"] = {"endpoint": assist.endpoint, "token": assist.token,
+                         "tutor": assist.tutor, "grading": assist.grading}
+    return out
+
+
+def _render_free_text(block: FreeTextBlock, strings: Mapping[str, str]) -> str:
+    """A written-answer question. The AI-grading notice is shown by player.js when the
+    build has grading on (before anything can be submitted); otherwise the learner
+    compares with the model answer and the criteria, which are in the page."""
+    bid = f"b.{block.id}"
+    legend_html, more_html = _split_prompt(_md(block.prompt))
+    described = " ".join(i for i in (f"{bid}.more" if more_html else "", f"{bid}.ai",
+                                     f"{bid}.count") if i)
+    parts = [f'<form class="cw-block cw-free-text" id="{_esc(bid)}" '
+             f'data-question-type="free_text"{_attrs(block)} novalidate>',
+             f'<fieldset aria-describedby="{_esc(described)}">',
+             f'<legend><span class="cw-q-number">{_esc(strings["free_text_kind"])}</span>'
+             f' <span class="cw-q-prompt">{legend_html}</span></legend>']
+    if more_html:
+        parts.append(f'<div class="cw-q-more" id="{_esc(bid)}.more">{more_html}</div>')
+    parts.append(f'<p class="cw-ai-grading-note" id="{_esc(bid)}.ai" role="note" hidden>'
+                 f'{_esc(strings["free_text_ai_notice"])}</p>')
+    parts.append(f'<label class="cw-ft-label" for="{_esc(bid)}.answer">'
+                 f'{_esc(strings["free_text_label"])}</label>')
+    parts.append(f'<textarea class="cw-input" id="{_esc(bid)}.answer" name="answer" rows="6" '
+                 f'maxlength="{block.max_length}"></textarea>')
+    parts.append(f'<p class="cw-ft-count" id="{_esc(bid)}.count"></p></fieldset>')
+    parts.append('<div class="cw-q-actions"><button type="submit" class="cw-btn cw-btn-primary '
+                 f'cw-check">{_esc(strings["free_text_check"])}</button></div>')
+    parts.append(f'<div class="cw-feedback" id="{_esc(bid)}.fb" role="status" tabindex="-1">'
+                 "</div>")
+    parts.append('<div class="cw-fb-templates" hidden>')
+    for key in ("correct", "incorrect"):
+        text = getattr(block.feedback, key)
+        parts.append(f'<div data-fb="{key}">{_md(text) if text else ""}</div>')
+    model = _md(block.model_answer) if block.model_answer else ""
+    parts.append(f'<div data-fb="model">{model}</div><ul data-fb="rubric">')
+    parts.extend(f'<li data-criterion="{_esc(c.id)}" data-points="{c.points}">{_esc(c.text)}</li>'
+                 for c in block.rubric)
+    parts.append("</ul></div></form>")
+    return "".join(parts)
+
+
+def _tutor_toggle(strings: Mapping[str, str], assist: AssistConfig | None) -> str:
+    if assist is None or not assist.tutor:
+        return ""
+    return ('<button type="button" class="cw-btn cw-btn-secondary cw-tutor-toggle" '
+            'id="cw-tutor-toggle" aria-expanded="false" aria-controls="cw-tutor" hidden>'
+            f'{_esc(strings["tutor_open"])}</button>')
+
+
+def _tutor_panel(strings: Mapping[str, str], assist: AssistConfig | None) -> str:
+    """The tutor: its AI disclosure comes first, and the question box stays disabled
+    until the learner has confirmed it (player.js)."""
+    if assist is None or not assist.tutor:
+        return ""
+    s = {k: _esc(v) for k, v in strings.items() if k.startswith("tutor_")}
+    return (
+        '<aside class="cw-tutor" id="cw-tutor" aria-labelledby="cw-tutor-h" '
+        'data-acknowledged="false" hidden><div class="cw-tutor-head">'
+        f'<h2 class="cw-tutor-title" id="cw-tutor-h">{s["tutor_title"]}</h2>'
+        '<button type="button" class="cw-btn cw-btn-secondary" id="cw-tutor-close">'
+        f'{s["tutor_close"]}</button></div>'
+        f'<p class="cw-tutor-disclosure" id="cw-tutor-disclosure">{s["tutor_disclosure"]}</p>'
+        '<button type="button" class="cw-btn cw-btn-primary cw-tutor-ack" id="cw-tutor-ack">'
+        f'{s["tutor_ack"]}</button>'
+        '<div class="cw-tutor-log" id="cw-tutor-log" role="log" aria-live="polite"></div>'
+        '<form class="cw-tutor-form" id="cw-tutor-form" novalidate>'
+        f'<label for="cw-tutor-input">{s["tutor_input_label"]}</label>'
+        f'<p class="cw-tutor-hint" id="cw-tutor-hint">{s["tutor_ack_first"]}</p>'
+        '<div class="cw-tutor-row"><textarea class="cw-input" id="cw-tutor-input" rows="2" '
+        'maxlength="1000" aria-describedby="cw-tutor-disclosure cw-tutor-hint" disabled>'
+        '</textarea><button type="submit" class="cw-btn cw-btn-primary" id="cw-tutor-send" '
+        f'disabled>{s["tutor_ask"]}</button></div></form></aside>\n'
     )

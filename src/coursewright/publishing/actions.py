@@ -3,6 +3,12 @@
 Builds are reproducible (same version → same bytes), so an export is stored once per
 (version, format) and served again from storage; the audit log still records each
 download as a data access.
+
+A package leaves for a client's LMS, so no personal data of staff goes into it: the
+reviewer travels as an opaque reference (``courses.transparency.reviewer_reference``)
+and the footer names the organisation, not the person. The note on AI-made screens is
+the organisation's wording (``ai.policy.disclosure_text``); the unchanged default is
+left to the player, which translates it into the course language.
 """
 
 from __future__ import annotations
@@ -11,10 +17,12 @@ import hashlib
 
 from django.db import IntegrityError, transaction
 
+from coursewright.ai.policy import DEFAULT_DISCLOSURE, disclosure_text
 from coursewright.audit.actions import record_event
 from coursewright.audit.actor import Actor
 from coursewright.courses.actions import validate_content
 from coursewright.courses.models import Asset, CourseVersion, VersionState
+from coursewright.courses.transparency import reviewer_reference
 from coursewright.errors import Conflict, Invalid
 from coursewright.publishing.models import Export, ExportFormat
 from coursewright.storage import delete_quietly, put_bytes, read_bytes
@@ -37,16 +45,36 @@ def build_version_package(version: CourseVersion, fmt: str) -> bytes:
         for a in Asset.objects.filter(course_id=version.course_id,
                                       sha256__in=content.asset_hashes())
     }
-    approver = version.approved_by
+    org = version.org
     meta = PackageMeta(
-        course_id=f"{version.org.slug}-{version.course_id}",
+        course_id=f"{org.slug}-{version.course_id}",
         version_number=version.number,
-        approved_by=(approver.display_name or approver.email) if approver else "a reviewer",
+        approved_by=org.name,
         approved_at=version.approved_at,
         published_at=version.published_at,
-        org_name=version.org.name,
+        org_name=org.name,
+        approved_via=version.approved_via or None,
+        reviewer_ref=(reviewer_reference(org.key_id, version.approved_by_id)
+                      if version.approved_by_id is not None else None),
     )
-    return build_package(content, fmt=fmt, meta=meta, assets=assets)  # type: ignore[arg-type]
+    wording = disclosure_text(org)
+    disclosure = None if wording == DEFAULT_DISCLOSURE else wording
+    from coursewright.assist.access import player_assist
+
+    return build_package(content, fmt=fmt, meta=meta, assets=assets,  # type: ignore[arg-type]
+                         disclosure=disclosure, assist=player_assist(version))
+
+
+def forget_exports(version: CourseVersion) -> int:
+    """Drop the stored packages of ``version`` (rebuilt on the next download), e.g. after
+    its learner AI settings changed, so no stored package carries stale settings."""
+    count = 0
+    for export in Export.objects.filter(version=version):
+        path = export.storage_path
+        export.delete()
+        delete_quietly(path)
+        count += 1
+    return count
 
 
 def export_version(version: CourseVersion, fmt: str, *, actor: Actor) -> Export:

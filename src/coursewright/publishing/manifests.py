@@ -8,6 +8,15 @@ the LMS's own previous/continue buttons are hidden (the player navigates itself)
 SCORM 1.2: ``adlcp:masteryscore`` = passing score. Courses without questions carry no
 mastery score and no measured objective.
 
+Metadata (AI transparency, EU AI Act Art. 50(2)): the manifest's ``<metadata>`` names
+``metadata.xml`` with ``adlcp:location``, the place both editions give for a metadata
+record (SCORM 1.2 allows only elements of imported schemas there, so inline LOM would
+not validate). ``metadata.xml`` is a LOM record in the edition's binding (IMS MD 1.2.1
+for SCORM 1.2, IEEE LOM for SCORM 2004 and the HTML export): title, language,
+description, format and, when any block is machine-made, a ``classification`` whose
+taxon is the course's IPTC digital source type (a controlled vocabulary is what LOM
+classification is for), pointing to ``provenance.json`` for screens and blocks.
+
 ``validate_manifest`` checks a manifest against the official ADL/IMS schemas copied
 unchanged into ``xsd/`` — offline: a small in-memory wrapper schema imports each
 namespace from the local files, the parser never touches the network, and any schema
@@ -26,6 +35,7 @@ from typing import Any, Literal
 from lxml import etree
 
 from coursewright.courses.content import CourseContent
+from coursewright.courses.transparency import IPTC_NAMES, IPTC_SCHEME, LAW
 
 ScormFormat = Literal["scorm2004", "scorm12"]
 
@@ -61,8 +71,12 @@ _SCHEMAS_12 = {
 # that schema). Our manifests use no IMS MD element, so validation imports only these:
 _VALIDATE_12 = {CP_12: "imscp_rootv1p1p2.xsd", ADLCP_12: "adlcp_rootv1p2.xsd"}
 
+LOM = "http://ltsc.ieee.org/xsd/LOM"
+XML_NS = "http://www.w3.org/XML/1998/namespace"
+
 _SCHEMAVERSION = {"scorm2004": "2004 4th Edition", "scorm12": "1.2"}
 LAUNCH_FILE = "index.html"
+METADATA_FILE = "metadata.xml"
 
 
 class ManifestValidationError(ValueError):
@@ -96,21 +110,107 @@ def build_manifest(
     course_id: str,
     version_number: int,
     files: Iterable[str],
+    metadata_location: str | None = None,
 ) -> bytes:
-    """imsmanifest.xml (UTF-8 bytes) for a one-SCO package whose resource lists ``files``."""
+    """imsmanifest.xml (UTF-8 bytes) for a one-SCO package whose resource lists ``files``;
+    ``metadata_location`` names the package's metadata record (``adlcp:location``)."""
     base = ncname(f"cw-{course_id}-v{version_number}")
     ids = {"manifest": base, "org": f"{base}-org", "item": f"{base}-item", "res": f"{base}-sco"}
     file_list = sorted(set(files))
     if LAUNCH_FILE not in file_list:
         raise ValueError(f"the package must contain {LAUNCH_FILE}")
+    if metadata_location is not None and metadata_location not in file_list:
+        raise ValueError(f"the package must contain its metadata file {metadata_location}")
     if fmt == "scorm2004":
-        root = _manifest_2004(content, ids, str(version_number), file_list)
+        root = _manifest_2004(content, ids, str(version_number), file_list, metadata_location)
     elif fmt == "scorm12":
-        root = _manifest_12(content, ids, str(version_number), file_list)
+        root = _manifest_12(content, ids, str(version_number), file_list, metadata_location)
     else:  # pragma: no cover - guarded by the type
         raise ValueError(f"unknown SCORM format {fmt!r}")
+    return _xml_bytes(root)
+
+
+def _xml_bytes(root: etree._Element) -> bytes:
     body = etree.tostring(root, xml_declaration=False, encoding="UTF-8", pretty_print=True)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+
+
+def build_metadata(
+    content: CourseContent,
+    *,
+    binding: Literal["imsmd", "lom"],
+    course_id: str,
+    version_number: int,
+    source_type: str | None,
+    provenance_file: str,
+) -> bytes:
+    """The package's LOM record (``metadata.xml``): ``binding`` "imsmd" is IMS MD 1.2.1
+    (SCORM 1.2), "lom" the IEEE LOM XML binding (SCORM 2004, HTML export).
+
+    ``source_type`` is the course's IPTC digital source type (None: no block is
+    machine-made, so no classification is written)."""
+    lang = content.language
+    identifier = f"{course_id}-v{version_number}"
+    note = (f"How this course was made ({LAW}): IPTC digital source type of the course; "
+            f"each screen and block: {provenance_file}")
+    if binding == "imsmd":
+        md = f"{{{IMSMD_12}}}"
+
+        def text(parent: etree._Element, tag: str, value: str,
+                 language: str | None = lang) -> None:
+            wrapper = _sub(parent, f"{md}{tag}")
+            string = _sub(wrapper, f"{md}langstring", value)
+            if language:
+                string.set(f"{{{XML_NS}}}lang", language)
+
+        root = etree.Element(f"{md}lom", nsmap={None: IMSMD_12})
+        general = _sub(root, f"{md}general")
+        _sub(general, f"{md}identifier", identifier)
+        text(general, "title", content.title)
+        _sub(general, f"{md}language", lang)
+        if content.description:
+            text(general, "description", content.description)
+        technical = _sub(root, f"{md}technical")
+        _sub(technical, f"{md}format", "text/html")
+        if source_type:
+            classification = _sub(root, f"{md}classification")
+            path = _sub(classification, f"{md}taxonpath")
+            text(path, "source", IPTC_SCHEME, language=None)
+            taxon = _sub(path, f"{md}taxon")
+            _sub(taxon, f"{md}id", source_type)
+            text(taxon, "entry", IPTC_NAMES[source_type], language="en")
+            text(classification, "description", note, language="en")
+        return _xml_bytes(root)
+
+    lo = f"{{{LOM}}}"
+
+    def string(parent: etree._Element, tag: str, value: str,
+               language: str | None = lang) -> None:
+        wrapper = _sub(parent, f"{lo}{tag}")
+        el = _sub(wrapper, f"{lo}string", value)
+        if language:
+            el.set("language", language)
+
+    root = etree.Element(f"{lo}lom", nsmap={None: LOM})
+    general = _sub(root, f"{lo}general")
+    ident = _sub(general, f"{lo}identifier")
+    _sub(ident, f"{lo}catalog", "coursewright")
+    _sub(ident, f"{lo}entry", identifier)
+    string(general, "title", content.title)
+    _sub(general, f"{lo}language", lang)
+    if content.description:
+        string(general, "description", content.description)
+    technical = _sub(root, f"{lo}technical")
+    _sub(technical, f"{lo}format", "text/html")
+    if source_type:
+        classification = _sub(root, f"{lo}classification")
+        path = _sub(classification, f"{lo}taxonPath")
+        string(path, "source", IPTC_SCHEME, language=None)
+        taxon = _sub(path, f"{lo}taxon")
+        _sub(taxon, f"{lo}id", source_type)
+        string(taxon, "entry", IPTC_NAMES[source_type], language="en")
+        string(classification, "description", note, language="en")
+    return _xml_bytes(root)
 
 
 def _sub(parent: etree._Element, tag: str, text: str | None = None,
@@ -126,7 +226,7 @@ def _schema_location(schemas: dict[str, str]) -> str:
 
 
 def _manifest_2004(content: CourseContent, ids: dict[str, str], version: str,
-                   files: list[str]) -> etree._Element:
+                 files: list[str], metadata_location: str | None) -> etree._Element:
     cp = f"{{{CP_2004}}}"
     nsmap = {None: CP_2004, "adlcp": ADLCP_2004, "adlseq": ADLSEQ_2004,
              "adlnav": ADLNAV_2004, "imsss": IMSSS, "xsi": XSI}
@@ -138,6 +238,8 @@ def _manifest_2004(content: CourseContent, ids: dict[str, str], version: str,
     metadata = _sub(root, f"{cp}metadata")
     _sub(metadata, f"{cp}schema", "ADL SCORM")
     _sub(metadata, f"{cp}schemaversion", _SCHEMAVERSION["scorm2004"])
+    if metadata_location is not None:
+        _sub(metadata, f"{{{ADLCP_2004}}}location", metadata_location)
 
     orgs = _sub(root, f"{cp}organizations", default=ids["org"])
     org = _sub(orgs, f"{cp}organization", identifier=ids["org"])
@@ -174,7 +276,7 @@ def _manifest_2004(content: CourseContent, ids: dict[str, str], version: str,
 
 
 def _manifest_12(content: CourseContent, ids: dict[str, str], version: str,
-                 files: list[str]) -> etree._Element:
+                 files: list[str], metadata_location: str | None) -> etree._Element:
     cp = f"{{{CP_12}}}"
     nsmap = {None: CP_12, "adlcp": ADLCP_12, "xsi": XSI}
     root = etree.Element(f"{cp}manifest", nsmap=nsmap)
@@ -185,6 +287,8 @@ def _manifest_12(content: CourseContent, ids: dict[str, str], version: str,
     metadata = _sub(root, f"{cp}metadata")
     _sub(metadata, f"{cp}schema", "ADL SCORM")
     _sub(metadata, f"{cp}schemaversion", _SCHEMAVERSION["scorm12"])
+    if metadata_location is not None:
+        _sub(metadata, f"{{{ADLCP_12}}}location", metadata_location)
 
     orgs = _sub(root, f"{cp}organizations", default=ids["org"])
     org = _sub(orgs, f"{cp}organization", identifier=ids["org"])

@@ -22,8 +22,28 @@ dict order. How:
   XML from lxml with a fixed attribute order; assets are iterated by sorted sha256.
 
 Layout: ``index.html`` (launch file), ``player/player.js|player.css|noscript.css``,
-``assets/<sha256>.<ext>`` for images, ``ai-provenance.json``; SCORM packages add
-``imsmanifest.xml`` and the official XSDs of their edition at the root.
+``assets/<sha256>.<ext>`` for images, ``provenance.json``, ``metadata.xml``,
+``ai-provenance.json``; SCORM packages add ``imsmanifest.xml`` and the official XSDs of
+their edition at the root.
+
+AI transparency (EU AI Act Art. 50(2), terms and rules in
+:mod:`coursewright.courses.transparency`): every package carries the marks in four
+places, all derived from the same content and review record so they cannot disagree:
+
+* ``provenance.json``: per screen and block, the IPTC digital source type, engine,
+  model, generation time, edited flag and cited chunks; the review record (state,
+  approval time, channel, an opaque reviewer reference) and the law it serves;
+* ``index.html``: schema.org JSON-LD (the course and each AI-made screen with its
+  ``digitalSourceType``), data attributes, and a visible note on each AI-made screen in
+  the wording the caller passes (``disclosure``: the organisation's text, or None for
+  the player's translated default);
+* ``metadata.xml``: a LOM record with the course's digital source type as a
+  classification, which SCORM manifests name with ``adlcp:location``;
+* ``ai-provenance.json``: the older per-block list, kept for existing readers.
+
+No personal data of staff goes into a package: ``PackageMeta`` carries the reviewer
+only as an opaque reference, and ``approved_by`` is a label learners read (exports pass
+the organisation's name).
 """
 
 from __future__ import annotations
@@ -38,13 +58,22 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from coursewright.courses.content import CourseContent
+from coursewright.courses.transparency import ReviewRecord, provenance_record, summarise
 from coursewright.player.render import (
+    PROVENANCE_FILE,
+    AssistConfig,
     ImageFile,
     ai_provenance,
     player_assets,
     render_index_html,
 )
-from coursewright.publishing.manifests import build_manifest, schema_files, validate_manifest
+from coursewright.publishing.manifests import (
+    METADATA_FILE,
+    build_manifest,
+    build_metadata,
+    schema_files,
+    validate_manifest,
+)
 
 PackageFormat = Literal["scorm2004", "scorm12", "html"]
 FORMATS: tuple[PackageFormat, ...] = ("scorm2004", "scorm12", "html")
@@ -64,10 +93,14 @@ class PackagingError(ValueError):
 class PackageMeta:
     course_id: str  # stable identifier, e.g. "acme-12"
     version_number: int
-    approved_by: str  # a label for people, e.g. "Rita Reviewer"
+    # Who reviewed, as learners read it in the footer. Exports pass the organisation's
+    # name: a package leaves for a client's LMS, so never a person's name or email.
+    approved_by: str
     approved_at: datetime  # timezone-aware
     published_at: datetime | None
     org_name: str
+    approved_via: str | None = None  # channel of the approval: "web", "api", "cli"
+    reviewer_ref: str | None = None  # transparency.reviewer_reference(), opaque
 
     def __post_init__(self) -> None:
         if not self.course_id.strip():
@@ -78,6 +111,11 @@ class PackageMeta:
             value = getattr(self, name)
             if value is not None and value.tzinfo is None:
                 raise PackagingError(f"{name} must be timezone-aware")
+
+    @property
+    def review(self) -> ReviewRecord:
+        return ReviewRecord(approved_at=self.approved_at, approved_via=self.approved_via,
+                            reviewer_ref=self.reviewer_ref, published_at=self.published_at)
 
 
 def _zip_timestamp(moment: datetime) -> tuple[int, int, int, int, int, int]:
@@ -144,12 +182,18 @@ def _image_files(content: CourseContent,
     return files, images
 
 
+def _json_file(data: object) -> bytes:
+    return (json.dumps(data, ensure_ascii=False, sort_keys=True, indent=2) + "\n").encode()
+
+
 def package_files(
     content: CourseContent,
     *,
     fmt: PackageFormat,
     meta: PackageMeta,
     assets: Mapping[str, tuple[bytes, str]],
+    disclosure: str | None = None,
+    assist: AssistConfig | None = None,
 ) -> dict[str, bytes]:
     """Every file of the package, by relative path (what ``build_package`` zips)."""
     if fmt not in FORMATS:
@@ -158,15 +202,20 @@ def package_files(
     for name, data in player_assets().items():
         files[f"player/{name}"] = data
     files["index.html"] = render_index_html(
-        content, fmt=fmt, meta=meta, images=images
+        content, fmt=fmt, meta=meta, images=images, disclosure=disclosure, assist=assist
     ).encode("utf-8")
-    provenance = ai_provenance(content, meta)
-    files["ai-provenance.json"] = (
-        json.dumps(provenance, ensure_ascii=False, sort_keys=True, indent=2) + "\n"
-    ).encode("utf-8")
+    files["ai-provenance.json"] = _json_file(ai_provenance(content, meta))
+    files[PROVENANCE_FILE] = _json_file(provenance_record(
+        content, course_id=meta.course_id, version_number=meta.version_number,
+        review=meta.review))
+    files[METADATA_FILE] = build_metadata(
+        content, binding="imsmd" if fmt == "scorm12" else "lom", course_id=meta.course_id,
+        version_number=meta.version_number, source_type=summarise(content).source_type,
+        provenance_file=PROVENANCE_FILE)
     if fmt != "html":
         manifest = build_manifest(content, fmt=fmt, course_id=meta.course_id,
-                                  version_number=meta.version_number, files=list(files))
+                                  version_number=meta.version_number, files=list(files),
+                                  metadata_location=METADATA_FILE)
         validate_manifest(manifest, fmt)
         files["imsmanifest.xml"] = manifest
         for name, data in schema_files(fmt).items():
@@ -180,11 +229,16 @@ def build_package(
     fmt: PackageFormat,
     meta: PackageMeta,
     assets: Mapping[str, tuple[bytes, str]],
+    disclosure: str | None = None,
+    assist: AssistConfig | None = None,
 ) -> bytes:
-    """The zip of ``content`` in ``fmt``; ``assets`` maps sha256 → (bytes, content type).
+    """The zip of ``content`` in ``fmt``; ``assets`` maps sha256 → (bytes, content type);
+    ``disclosure`` is the note on AI-made screens (None: the player's default, translated);
+    ``assist``: the learner AI (tutor, grading) settings, or None when it is off.
 
     Raises :class:`PackagingError` for a missing/mismatched image or bad metadata, and
     ``ManifestValidationError`` should a generated manifest ever fail its schemas.
     """
-    files = package_files(content, fmt=fmt, meta=meta, assets=assets)
+    files = package_files(content, fmt=fmt, meta=meta, assets=assets, disclosure=disclosure,
+                          assist=assist)
     return write_zip(files, meta.approved_at)

@@ -658,6 +658,329 @@
     });
   }
 
+  // ---------------------------------------------------------------- AI tutor and grading
+  // Only when the build switched them on (DATA.assist). The player talks to the platform's
+  // player API with the version's token in the Authorization header: no cookies
+  // (credentials "omit"), no LMS data. The learner is an anonymous session id made up
+  // here from random bytes and kept in sessionStorage for this tab: never an LMS id.
+  var ASSIST = DATA.assist || null;
+  var FREE_TEXT = DATA.freeText || {};
+
+  function randomId() {
+    var bytes = new Uint8Array(16);
+    var hex = "";
+    try {
+      window.crypto.getRandomValues(bytes);
+    } catch (e) {
+      for (var j = 0; j < bytes.length; j++) bytes[j] = Math.floor(Math.random() * 256);
+    }
+    for (var i = 0; i < bytes.length; i++) hex += pad(bytes[i].toString(16), 2);
+    return hex;
+  }
+
+  var assistKey = "coursewright:assist:" + DATA.course.id + ":v" + DATA.course.version;
+  var assistMemory = {};
+
+  function assistState(name, value) {
+    var key = assistKey + ":" + name;
+    try {
+      if (value !== undefined) window.sessionStorage.setItem(key, value);
+      var stored = window.sessionStorage.getItem(key);
+      if (stored !== null) return stored;
+    } catch (e) { /* storage refused: keep it in memory */ }
+    if (value !== undefined) assistMemory[name] = value;
+    return Object.prototype.hasOwnProperty.call(assistMemory, name) ? assistMemory[name] : null;
+  }
+
+  function sessionId() {
+    return assistState("session") || assistState("session", randomId());
+  }
+
+  function callAssist(path, body, done) {
+    var request = {
+      method: "POST",
+      mode: "cors",
+      credentials: "omit",
+      cache: "no-store",
+      referrerPolicy: "no-referrer",
+      headers: { "Authorization": "Bearer " + ASSIST.token, "Content-Type": "application/json" },
+      body: JSON.stringify(body)
+    };
+    var status = 0;
+    var retry = 0;
+    window.fetch(ASSIST.endpoint + path, request).then(function (response) {
+      status = response.status;
+      retry = parseInt(response.headers.get("Retry-After"), 10) || 0;
+      return response.json().catch(function () { return {}; });
+    }).then(function (data) {
+      done(status, data || {}, retry);
+    }, function () {
+      done(0, {}, 0);
+    });
+  }
+
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined) node.textContent = text;
+    return node;
+  }
+
+  function clear(node) { while (node.firstChild) node.removeChild(node.firstChild); }
+
+  function screenIndex(screenId) {
+    for (var i = 0; i < SCREENS.length; i++) if (SCREENS[i].id === screenId) return i;
+    return -1;
+  }
+
+  // -- tutor
+  function wireTutor() {
+    var toggle = byId("cw-tutor-toggle");
+    var panel = byId("cw-tutor");
+    if (!toggle || !panel || !ASSIST || !ASSIST.tutor) return;
+    var ack = byId("cw-tutor-ack");
+    var form = byId("cw-tutor-form");
+    var input = byId("cw-tutor-input");
+    var send = byId("cw-tutor-send");
+    var log = byId("cw-tutor-log");
+    var hint = byId("cw-tutor-hint");
+    var busy = false;
+
+    function acknowledged() { return assistState("disclosure") === "seen"; }
+
+    function setReady() {
+      var ready = acknowledged();
+      input.disabled = !ready || busy;
+      send.disabled = !ready || busy;
+      ack.hidden = ready;
+      hint.hidden = ready;
+      panel.setAttribute("data-acknowledged", ready ? "true" : "false");
+    }
+
+    function open(show) {
+      panel.hidden = !show;
+      toggle.setAttribute("aria-expanded", show ? "true" : "false");
+      if (show) (acknowledged() ? input : ack).focus();
+    }
+
+    function message(who, cls) {
+      var item = el("div", "cw-tutor-msg " + cls);
+      item.appendChild(el("p", "cw-tutor-who", who));
+      log.appendChild(item);
+      return item;
+    }
+
+    function references(item, refs) {
+      var seen = {};
+      var list = el("ul", "cw-tutor-refs");
+      refs.forEach(function (ref) {
+        var key = ref.screen_id || ref.section;
+        if (!key || seen[key]) return;
+        seen[key] = true;
+        var li = el("li");
+        var index = screenIndex(ref.screen_id);
+        if (index >= 0) {
+          var link = el("button", "cw-link-btn", t("tutor_go_to", { title: ref.screen_title }));
+          link.type = "button";
+          link.addEventListener("click", function () { go(index, true); });
+          li.appendChild(link);
+        } else {
+          li.textContent = t("tutor_source_passage", { section: ref.section });
+        }
+        list.appendChild(li);
+      });
+      if (list.firstChild) {
+        item.appendChild(el("p", "cw-tutor-refs-head", t("tutor_sources")));
+        item.appendChild(list);
+      }
+    }
+
+    function answer(status, data, retry, pending) {
+      busy = false;
+      pending.className = "cw-tutor-msg is-assistant";
+      var body = pending.querySelector(".cw-tutor-text");
+      if (status === 200) {
+        if (data.mode === "extractive") {
+          pending.appendChild(el("p", "cw-tutor-label", t("tutor_extractive")));
+          (data.references || []).forEach(function (ref) {
+            pending.appendChild(el("blockquote", "cw-tutor-quote", ref.excerpt));
+          });
+          body.textContent = data.found ? "" : t("tutor_not_found");
+        } else {
+          // the [P3] markers cite passages; the links below stand for them here
+          var text = String(data.answer || "").replace(/\s*\[P\d+\]/g, "");
+          body.textContent = text || t("tutor_not_found");
+        }
+        if (!body.textContent) pending.removeChild(body);
+        references(pending, data.references || []);
+      } else if (status === 429) {
+        body.textContent = t("rate_limited", { seconds: retry || 60 });
+        pending.classList.add("is-error");
+      } else {
+        body.textContent = t("tutor_unavailable");
+        pending.classList.add("is-error");
+      }
+      setReady();
+      input.focus();
+    }
+
+    toggle.hidden = false;
+    input.addEventListener("keydown", function (event) {
+      if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        if (form.requestSubmit) form.requestSubmit(); else send.click();
+      }
+    });
+    toggle.addEventListener("click", function () { open(panel.hidden); });
+    byId("cw-tutor-close").addEventListener("click", function () {
+      open(false);
+      toggle.focus();
+    });
+    ack.addEventListener("click", function () {
+      assistState("disclosure", "seen");
+      setReady();
+      input.focus();
+    });
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var question = input.value.trim();
+      if (!question || busy || !acknowledged()) return;
+      busy = true;
+      setReady();
+      message(t("tutor_you"), "is-learner").appendChild(el("p", "cw-tutor-text", question));
+      var pending = message(t("tutor_assistant"), "is-assistant is-pending");
+      pending.appendChild(el("p", "cw-tutor-text", t("tutor_thinking")));
+      input.value = "";
+      callAssist("/tutor/ask", { session_id: sessionId(), question: question },
+                 function (status, data, retry) { answer(status, data, retry, pending); });
+    });
+    setReady();
+  }
+
+  // -- free-text questions
+  function wireFreeText(form) {
+    var id = form.getAttribute("data-block-id");
+    var spec = FREE_TEXT[id] || { maxLength: 1000, maxScore: 0 };
+    var area = form.querySelector("textarea");
+    var count = byId("b." + id + ".count");
+    var box = byId("b." + id + ".fb");
+    var button = form.querySelector(".cw-check");
+    var grading = !!(ASSIST && ASSIST.grading);
+    var notice = byId("b." + id + ".ai");
+    if (notice) {
+      if (grading) notice.hidden = false;
+      else notice.parentNode.removeChild(notice);
+    }
+    button.textContent = grading ? t("free_text_submit") : t("free_text_check");
+
+    function counter() {
+      count.textContent = t("free_text_count", { count: area.value.length, max: spec.maxLength });
+    }
+
+    function template(name) {
+      return form.querySelector('.cw-fb-templates [data-fb="' + name + '"]');
+    }
+
+    function copyInto(node, name) {
+      var source = template(name);
+      if (!source || !source.childNodes.length) return;
+      Array.prototype.forEach.call(source.childNodes, function (child) {
+        node.appendChild(child.cloneNode(true));
+      });
+    }
+
+    function selfCheck(head) {
+      clear(box);
+      box.className = "cw-feedback is-info";
+      box.appendChild(el("p", "cw-feedback-head", head));
+      var model = template("model");
+      if (model && model.childNodes.length) {
+        box.appendChild(el("p", "cw-ft-subhead", t("free_text_model_answer")));
+        copyInto(box, "model");
+      }
+      box.appendChild(el("p", "cw-ft-subhead", t("free_text_criteria")));
+      var list = el("ul", "cw-ft-criteria");
+      Array.prototype.forEach.call(form.querySelectorAll('[data-fb="rubric"] li'), function (li) {
+        list.appendChild(el("li", "", li.textContent + " (" +
+          t("free_text_points", { points: li.getAttribute("data-points") }) + ")"));
+      });
+      box.appendChild(list);
+    }
+
+    function graded(data) {
+      clear(box);
+      var all = data.criteria.every(function (c) { return c.met; });
+      var none = !data.criteria.some(function (c) { return c.met; });
+      box.className = "cw-feedback " + (all ? "is-correct" : none ? "is-incorrect" : "is-info");
+      box.appendChild(el("p", "cw-feedback-head",
+        t("free_text_score", { score: data.score, max: data.max_score })));
+      var texts = {};
+      Array.prototype.forEach.call(form.querySelectorAll('[data-fb="rubric"] li'), function (li) {
+        texts[li.getAttribute("data-criterion")] = li.textContent;
+      });
+      var list = el("ul", "cw-ft-criteria");
+      data.criteria.forEach(function (c) {
+        var li = el("li", c.met ? "is-met" : "is-not-met");
+        li.appendChild(el("span", "cw-tag " + (c.met ? "cw-tag-correct" : "cw-tag-mine"),
+          c.met ? t("free_text_met") : t("free_text_not_met")));
+        li.appendChild(document.createTextNode(" " + (texts[c.id] || c.id)));
+        if (c.justification) li.appendChild(el("span", "cw-ft-why", c.justification));
+        list.appendChild(li);
+      });
+      box.appendChild(list);
+      copyInto(box, all ? "correct" : "incorrect");
+      box.appendChild(el("p", "cw-ft-note", t("free_text_graded_note")));
+    }
+
+    area.addEventListener("input", counter);
+    counter();
+    form.addEventListener("submit", function (event) {
+      event.preventDefault();
+      var text = area.value.trim();
+      if (!text) {
+        clear(box);
+        box.className = "cw-feedback is-hint";
+        box.textContent = t("free_text_empty");
+        return;
+      }
+      if (!grading) {
+        area.readOnly = true;
+        button.hidden = true;
+        selfCheck(t("free_text_not_graded"));
+        box.focus();
+        return;
+      }
+      button.disabled = true;
+      area.readOnly = true;
+      clear(box);
+      box.className = "cw-feedback is-info";
+      box.textContent = t("free_text_grading");
+      callAssist("/grading/submit", { session_id: sessionId(), block_id: id, answer: text },
+        function (status, data, retry) {
+          button.disabled = false;
+          if (status === 200 && data.criteria) {
+            button.hidden = true;
+            graded(data);
+          } else if (status === 403) {
+            button.hidden = true;
+            selfCheck(t("free_text_not_graded"));
+          } else {
+            area.readOnly = false;
+            clear(box);
+            box.className = "cw-feedback is-hint";
+            box.textContent = status === 429 ? t("rate_limited", { seconds: retry || 60 })
+              : t("free_text_error");
+          }
+          box.focus();
+        });
+    });
+  }
+
+  function wireAssist() {
+    wireTutor();
+    Array.prototype.forEach.call(document.querySelectorAll("form.cw-free-text"), wireFreeText);
+  }
+
   function start() {
     document.documentElement.classList.add("cw-js");
     connect();
@@ -665,6 +988,7 @@
     if (!readOnly) { try { lms.start(); } catch (e) { /* ignore */ } }
     Object.keys(state.answers).forEach(showAnswer);
     wire();
+    wireAssist();
     var index = resume.index >= 0 ? resume.index : 0;
     if (resume.restored) {
       notice.textContent = t("resumed");
