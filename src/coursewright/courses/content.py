@@ -164,6 +164,38 @@ class TrueFalseBlock(QuestionBase):
     answer: bool
 
 
+class RubricCriterion(Strict):
+    id: Id
+    text: str = Field(min_length=1, max_length=500)
+    points: int = Field(default=1, ge=1, le=100)
+    @field_validator("text")
+    @classmethod
+    def sanitise(cls, v: str) -> str:
+        return clean_plain(v)
+
+
+class FreeTextBlock(QuestionBase):
+    """A written answer, graded against ``rubric`` (by AI where the org allows it, with a
+    person able to review). Not part of the player's local score: an offline package
+    cannot grade it. ``feedback.correct`` is shown when every criterion is met."""
+
+    type: Literal["free_text"]
+    rubric: list[RubricCriterion] = Field(min_length=1, max_length=12)
+    model_answer: str = Field(default="", max_length=5000)
+    max_length: int = Field(default=1000, ge=50, le=5000)
+    @field_validator("model_answer")
+    @classmethod
+    def sanitise_answer(cls, v: str) -> str:
+        return clean_markdown(v)
+
+    @model_validator(mode="after")
+    def _unique_criteria(self) -> FreeTextBlock:
+        ids = [c.id for c in self.rubric]
+        if len(set(ids)) != len(ids):
+            raise ValueError("rubric criterion ids must be unique within a question")
+        return self
+
+
 def _unique_choice_ids(choices: list[Choice]) -> None:
     ids = [c.id for c in choices]
     if len(set(ids)) != len(ids):
@@ -172,7 +204,7 @@ def _unique_choice_ids(choices: list[Choice]) -> None:
 
 Block = Annotated[
     HeadingBlock | TextBlock | ImageBlock | CalloutBlock
-    | MultipleChoiceBlock | MultipleResponseBlock | TrueFalseBlock,
+    | MultipleChoiceBlock | MultipleResponseBlock | TrueFalseBlock | FreeTextBlock,
     Field(discriminator="type"),
 ]
 QUESTION_TYPES = ("multiple_choice", "multiple_response", "true_false")
