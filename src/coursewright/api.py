@@ -109,6 +109,7 @@ def principal(request: HttpRequest) -> Principal:
 
 
 def _register() -> None:
+    from coursewright.ai.api import ai_router
     from coursewright.ai.api import router as jobs_router
     from coursewright.courses.api import router as courses_router
     from coursewright.ingest.api import router as documents_router
@@ -121,12 +122,16 @@ def _register() -> None:
     api.add_router("/", orgs_router)
     api.add_router("/documents", documents_router)
     api.add_router("/jobs", jobs_router)
+    api.add_router("/", ai_router)
     api.add_router("/", courses_router)
     api.add_router("/", exports_router)
     api.add_router("/audit", "coursewright.audit.api.router")
     api.add_router("/", deletion_router)
     api.add_router("/", retention_router)
     api.add_router("/", export_router)
+    api.add_router("/", "coursewright.assist.api.router")
+    api.add_router("/ai", "coursewright.ai.api_policy.router")
+    api.add_router("/subprocessors", "coursewright.ai.api_policy.public_router")
 
 
 _register()

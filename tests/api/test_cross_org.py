@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 from django.test import Client
 
+from coursewright.assist.models import GradingRecord
 from tests.api.test_flow import HANDBOOK, generated_version
 from tests.conftest import People, client_for, key_client
 
@@ -25,12 +26,26 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "generate": {"title": "x"},
     "edit_screen": {"title": "x", "blocks": [{"type": "text", "id": "b1", "markdown": "x"}]},
     "reject": {"comment": "x"},
+    "approve": {"confirm_unsupported": True},
     "delete_organisation_endpoint": {"confirm": "acme"},
     "put_retention": {"rules": {"drafts": 30}},
+    "policy_put_ai_policy": {"providers": ["offline"]},
+    "policy_put_ai_credential": {"api_key": "sk-mallory-0123456789"},
+    "generate_from_brief": {"brief": "x"},
+    "regenerate_screen": {"screen_id": "s1"},
+    "refine": {"tone": "formal"},
+    "questions": {"screen_id": "s1"},
+    "translate": {"language": "de"},
+    "review_grading": {"score": 0},
 }
 # Operations that take no object id: what they must do instead of answering 404.
 NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",
-                    "list_audit_events", "export_audit_events"}
+                    "list_audit_events", "export_audit_events",
+                    # public (no authentication): the platform's subprocessors, nothing
+                    # of any organisation; tests/ai/test_policy_subprocessors.py
+                    "policy_list_subprocessors"}
+# Operations that take the organisation as ``?org=<slug>`` are also called with Acme's
+# slug (and any path parameters filled as below) and must answer 404 as well.
 
 
 @pytest.fixture
@@ -40,7 +55,12 @@ def acme_objects(people: People, run_jobs: None) -> dict[str, Any]:
     course = api.get(f"/api/v1/courses/{version['course_id']}").json()
     job_id = api.post(f"/api/v1/documents/{course['source_document_id']}/generate", {},
                       content_type="application/json").json()["id"]
+    grading = GradingRecord.objects.create(
+        org=people.acme, course_id=course["id"], version_id=version["id"], block_id="b1",
+        learner_ref="0" * 64, answer="x", result={"criteria": []}, provider="offline",
+        model="", ai_score=0, max_score=1)
     return {
+        "grading_id": grading.pk,
         "document_id": course["source_document_id"],
         "job_id": job_id,
         "course_id": course["id"],
@@ -48,6 +68,8 @@ def acme_objects(people: People, run_jobs: None) -> dict[str, Any]:
         "screen_id": version["content"]["screens"][0]["id"],
         "fmt": "scorm2004",
         "org_slug": "acme",
+        "provider": "openai",  # a provider name, not an object: ?org=acme names Acme
+        "flag_id": "f-0",  # a flagged sentence's id: the version lookup refuses first
     }
 
 
@@ -55,6 +77,11 @@ def _operations(client: Client) -> list[tuple[str, str, dict[str, Any]]]:
     schema = client.get("/api/v1/openapi.json").json()
     return [(method.upper(), path, op) for path, methods in schema["paths"].items()
             for method, op in methods.items()]
+
+
+def _takes_org(op: dict[str, Any]) -> bool:
+    return any(p.get("in") == "query" and p.get("name") == "org"
+               for p in op.get("parameters", []))
 
 
 def _op_name(op: dict[str, Any]) -> str:
@@ -82,13 +109,14 @@ def test_every_operation_hides_acme_objects(people: People, acme_objects: dict[s
     checked = 0
     for method, path, op in _operations(client):
         params = re.findall(r"{(\w+)}", path)
-        if not params:
+        org_query = _takes_org(op)
+        if not params and not org_query:
             assert _op_name(op) in NO_ID_OPERATIONS, (
                 f"{method} {path}: add a cross-org case for this operation")
             continue
         missing = [p for p in params if p not in acme_objects]
         assert not missing, f"{method} {path}: teach this test to fill {missing}"
-        url = path.format(**acme_objects)
+        url = path.format(**acme_objects) + ("?org=acme" if org_query else "")
         response = _call(client, method, url, op)
         assert response.status_code == 404, (method, url, response.status_code,
                                               response.content[:300])

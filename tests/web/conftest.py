@@ -9,6 +9,9 @@ from typing import Any
 
 import pytest
 
+# The fake AI provider endpoints and a providers file naming them, for the pages that
+# call a provider (tests/web/test_ai_dashboard*.py).
+from tests.ai.conftest import fake, providers_file  # noqa: F401
 from tests.conftest import People
 from tests.support.sample_course import sample_assets, sample_course
 

@@ -105,13 +105,19 @@ def test_review_pages_are_accessible_and_approval_works_by_keyboard(
     expect(page.locator(".messages")).to_contain_text("submitted for review")
     assert not errors, errors
 
-    # Rita approves with the keyboard only
+    # Rita approves with the keyboard only, on the review page: the source check flagged
+    # sentences of the sample course, so she first ticks that she has checked them
     rita = signed_in(browser, live_server, people.rita)
     page = rita.new_page()
     errors = watch_console(page)
     page.goto(f"/o/acme/courses/{objects.course.pk}/")
     check_page(page, "course-in-review-rita")
-    tab_to(page, "button.approve")
+    page.goto(f"/o/acme/versions/{version.pk}/")
+    expect(page.locator("#source-check")).to_contain_text("flagged sentences")
+    check_page(page, "version-in-review-rita")
+    tab_to(page, "#id_approve-confirm_unsupported")
+    page.keyboard.press("Space")
+    tab_to(page, "#approve button.approve")
     with page.expect_navigation():
         page.keyboard.press("Enter")
     expect(page.locator(".messages")).to_contain_text("Version 1 is approved")

@@ -308,7 +308,8 @@ def test_export_and_publish_need_approval(people: People, acme_objects: AcmeObje
 def test_new_draft_after_approval(people: People, acme_objects: AcmeObjects) -> None:
     # given an approved version
     _submit(acme_objects, people.bob)
-    actions.approve_version(acme_objects.version, actor=Actor.person(people.rita))
+    actions.approve_version(acme_objects.version, actor=Actor.person(people.rita),
+                            confirm_unsupported=True)
     bob = client_for(people.bob)
     course_url = f"/o/acme/courses/{acme_objects.course.pk}/"
     assert "Start a new draft" in _html(bob.get(course_url))
@@ -366,7 +367,8 @@ def test_list_pages_do_not_grow_queries_with_their_rows(people: People) -> None:
     _submit(first, people.bob)
     actions.reject_version(first.version, actor=Actor.person(people.rita), comment="Shorter")
     _submit(first, people.bob)
-    actions.approve_version(first.version, actor=Actor.person(people.rita))
+    actions.approve_version(first.version, actor=Actor.person(people.rita),
+                            confirm_unsupported=True)
     actions.start_new_draft(first.course, actor=Actor.person(people.bob))
     rita = client_for(people.rita)
     course_url = f"/o/acme/courses/{first.course.pk}/"

@@ -8,9 +8,11 @@ text of each field, a delete box per block and an optional new text block.
 
 from __future__ import annotations
 
+import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.conf import settings
@@ -20,12 +22,16 @@ from coursewright.courses.content import (
     LANGUAGES,
     Block,
     CalloutBlock,
+    FreeTextBlock,
     HeadingBlock,
     ImageBlock,
     Screen,
     TextBlock,
     TrueFalseBlock,
 )
+
+if TYPE_CHECKING:
+    from coursewright.ai.config import ProviderConfig
 
 LANGUAGE_NAMES = {"en": "English", "de": "Deutsch (German)", "fr": "Français (French)",
                   "es": "Español (Spanish)"}
@@ -45,7 +51,58 @@ class Form(forms.Form):
         super().__init__(*args, **kwargs)
 
 
-class UploadForm(Form):
+# --- AI drafting and the AI tools --------------------------------------------------------
+#
+# The forms only offer what the organisation's AI policy allows (the view passes the
+# providers it may use, in the policy's order); ``ai.gateway`` checks the policy again on
+# every request, and its refusals are shown on the page.
+
+
+def provider_label(provider: ProviderConfig) -> str:
+    if provider.is_offline:
+        return f"{provider.display}: nothing is sent"
+    return provider.display
+
+
+class ProviderField(forms.ChoiceField):
+    """Offers the providers the policy allows; any well-formed name is passed on, so a
+    provider the policy stopped allowing while the page was open is refused by the
+    gateway, with its reason (and a ledger row), rather than as "not a valid choice"."""
+
+    def valid_value(self, value: Any) -> bool:
+        return bool(re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,39}", str(value)))
+
+
+class AiForm(Form):
+    """A form whose request goes to an AI provider. With more than one provider to choose
+    from it gets a ``provider`` select: "Automatic" follows the policy's order (and fails
+    over to the next provider); a named one is the only one tried."""
+
+    provider_field_label = "AI provider"
+    provider_help = ("Automatic tries {first} first and moves on to the next provider your "
+                     "organisation allows if it fails. Choose one to use only that one.")
+
+    def __init__(self, *args: Any, providers: Sequence[ProviderConfig] = (),
+                 **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if len(providers) > 1:
+            self.fields["provider"] = ProviderField(
+                label=self.provider_field_label, required=False,
+                help_text=self.provider_help.format(first=providers[0].display),
+                choices=[("", "Automatic"), *((p.name, provider_label(p)) for p in providers)])
+
+    @property
+    def provider(self) -> str | None:
+        return self.cleaned_data.get("provider") or None
+
+
+class UploadForm(AiForm):
+    provider_field_label = "Draft with"
+    provider_help = ("The offline engine drafts on this server and sends nothing; an AI model "
+                     "provider receives the document's text, with personal data removed. "
+                     "Automatic tries {first} first and moves on to the next one your "
+                     "organisation allows if it fails.")
+
     file = forms.FileField(
         label="Document",
         help_text="PDF, Word (.docx), PowerPoint (.pptx), Markdown, HTML or plain text.")
@@ -77,6 +134,32 @@ class RejectForm(Form):
         label="What needs to change?", max_length=5000,
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text="Required. The author sees this comment on the course page.")
+
+
+class ApproveForm(Form):
+    """Approval of a version in review. With ``open_flags`` sentences that the grounding
+    check flagged and no reviewer marked as checked, the reviewer must tick that they
+    checked them (``courses.actions.approve_version`` refuses otherwise)."""
+
+    prefix = "approve"
+    confirm_unsupported = forms.BooleanField(required=False)
+
+    def __init__(self, *args: Any, open_flags: int = 0, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.open_flags = open_flags
+        field = self.fields["confirm_unsupported"]
+        if open_flags:
+            s = "s" if open_flags != 1 else ""
+            field.required = True
+            field.label = f"I have checked the {open_flags} flagged sentence{s}"
+            field.help_text = ("The source check found sentences the cited source does not "
+                               "support. Tick this once you have read each one against "
+                               "its source, or mark them as checked one by one.")
+            field.error_messages["required"] = (
+                f"Confirm that you checked the {open_flags} flagged sentence{s} "
+                "before approving.")
+        else:
+            field.widget = forms.HiddenInput()
 
 
 class ImageBlockForm(Form):
@@ -200,7 +283,7 @@ class ScreenForm(Form):
                     label="Correct answer", choices=[("true", "True"), ("false", "False")],
                     coerce=lambda v: v == "true", widget=forms.RadioSelect),
                     "true" if block.answer else "false"))
-            else:
+            elif not isinstance(block, FreeTextBlock):  # the rubric is edited via the API
                 for i, choice in enumerate(block.choices, start=1):
                     c = f"{p}c-{choice.id}-"
                     choices.append((f"Choice {i}", [
@@ -321,3 +404,115 @@ class ScreenForm(Form):
 
 def _message(msg: str) -> str:
     return msg.removeprefix("Value error, ")
+
+
+
+LANGUAGE_CHOICES = [(code, LANGUAGE_NAMES.get(code, code)) for code in LANGUAGES]
+
+
+class BriefForm(AiForm):
+    """A course drafted from a description alone: no document, so no source to cite."""
+
+    prefix = "brief"
+    provider_field_label = "Draft with"
+    provider_help = ("The brief is sent to the chosen provider, with personal data removed. "
+                     "Automatic tries {first} first and moves on to the next one your "
+                     "organisation allows if it fails.")
+
+    brief = forms.CharField(
+        label="Brief", max_length=5000, widget=forms.Textarea(attrs={"rows": 6}),
+        help_text="What the course should teach, to whom, and what it must cover. At most "
+                  "5,000 characters.")
+    title = forms.CharField(label="Course title", max_length=300)
+    language = forms.ChoiceField(label="Course language", initial="en",
+                                 choices=LANGUAGE_CHOICES)
+    target_screens = forms.IntegerField(
+        label="Number of screens (optional)", required=False, min_value=3, max_value=200)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["target_screens"].help_text = (
+            f"Between 3 and 200. Leave empty for the default ({settings.TARGET_SCREENS}).")
+
+
+class RegenerateScreenForm(AiForm):
+    """Redraft one screen; the view gives each screen's form its own prefix."""
+
+    instruction = forms.CharField(
+        label="What should change? (optional)", required=False, max_length=500,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text="For example “explain it for new staff” or “add an example”. At most "
+                  "500 characters.")
+
+
+def set_choices(form: forms.Form, name: str, choices: list[tuple[str, str]]) -> None:
+    field = form.fields[name]
+    assert isinstance(field, forms.ChoiceField)
+    field.choices = choices
+
+
+REFINEMENT_LABELS = {
+    "formal": "Formal and professional", "friendly": "Warm and friendly",
+    "neutral": "Neutral and plain", "simpler": "Simpler (plain language)",
+    "advanced": "More technical (for experts)", "shorter": "Shorter (about a third)",
+    "longer": "Longer (more explanation)",
+}
+
+
+def _refinements(kind: str, unchanged: str) -> list[tuple[str, str]]:
+    # imported here: ai.llm loads the provider SDKs, which most pages never need
+    from coursewright.ai.llm import REFINEMENTS
+
+    return [("", unchanged), *((value, REFINEMENT_LABELS.get(value, value.capitalize()))
+                               for value in REFINEMENTS[kind])]
+
+
+class RefineForm(AiForm):
+    prefix = "refine"
+
+    scope = forms.ChoiceField(label="What to refine", required=False)
+    tone = forms.ChoiceField(label="Tone", required=False)
+    reading_level = forms.ChoiceField(label="Reading level", required=False)
+    length = forms.ChoiceField(label="Length", required=False)
+
+    def __init__(self, *args: Any, screens: Sequence[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "scope", [("", "The whole draft"), *screens])
+        set_choices(self, "tone", _refinements("tone", "Keep the tone"))
+        set_choices(self, "reading_level", _refinements("reading_level", "Keep the reading level"))
+        set_choices(self, "length", _refinements("length", "Keep the length"))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if not any(cleaned.get(k) for k in ("tone", "reading_level", "length")):
+            raise forms.ValidationError(
+                "Choose at least one change: the tone, the reading level or the length.")
+        return cleaned
+
+    @property
+    def screen_ids(self) -> list[str] | None:
+        scope = self.cleaned_data.get("scope")
+        return [scope] if scope else None
+
+
+class QuestionsForm(AiForm):
+    prefix = "questions"
+
+    screen = forms.ChoiceField(label="Add to screen")
+    count = forms.IntegerField(label="Number of questions", min_value=1, max_value=5,
+                               initial=2, help_text="From 1 to 5.")
+
+    def __init__(self, *args: Any, screens: Sequence[tuple[str, str]], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "screen", list(screens))
+
+
+class TranslateForm(AiForm):
+    prefix = "translate"
+
+    language = forms.ChoiceField(label="Translate into")
+
+    def __init__(self, *args: Any, current: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        set_choices(self, "language", [(code, name) for code, name in LANGUAGE_CHOICES
+                                       if code != current])
