@@ -15,7 +15,7 @@ import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
-from coursewright.ai.models import GenerationJob
+from coursewright.ai.models import GenerationJob, LedgerEntry
 from coursewright.audit.actor import Actor
 from coursewright.audit.models import AuditEvent
 from coursewright.courses.models import Asset, CourseVersion
@@ -146,8 +146,12 @@ def test_json_round_trips_what_the_database_holds(people: People) -> None:
         "document_chunks": DocumentChunk.objects.filter(org=acme).count(),
         "courses": 1, "versions": 1, "review_comments": 1, "images": 1, "packages": 1,
         "generation_jobs": GenerationJob.objects.filter(org=acme).count(),
+        "ai_ledger": LedgerEntry.objects.filter(org=acme).count(), "gradings": 0,
         "audit_entries": data["counts"]["audit_entries"], "files": 3,
     }
+    assert data["counts"]["ai_ledger"] >= 1  # the offline engine's draft is on the ledger
+    assert [e["provider"] for e in data["ai"]["ledger"]] == list(
+        LedgerEntry.objects.filter(org=acme).order_by("id").values_list("provider", flat=True))
     assert data["exported_by"].startswith("api-key:")
 
 

@@ -6,9 +6,12 @@ What the archive holds (``FORMAT``, version ``FORMAT_VERSION``):
   roles and email addresses; pending invitations; API keys (name, prefix, dates);
   documents (metadata, Markdown, outline, and the chunks with the stable ids that course
   provenance cites); courses with every version's full content, state, approval and
-  review comments, their images and built packages; generation jobs (status, dates).
-  What is encrypted at rest is decrypted: the archive is for the organisation to read
-  and to take elsewhere.
+  review comments, their images and built packages; generation jobs (status, dates,
+  the brief of a course drafted from one); the AI policy, which providers have the
+  organisation's own key (never the key) and the AI ledger (with the prompts it opted
+  to keep); learners' graded free-text answers (keyed to anonymous ids). What is
+  encrypted at rest is decrypted: the archive is for the organisation to read and to
+  take elsewhere.
 - ``audit.jsonl``: the organisation's audit entries, oldest first, one JSON object a line
   in the shape of the audit log's own export (``audit.browse``), payloads opened (an entry
   whose payload cannot be opened says ``"payload_readable": false`` and why).
@@ -165,6 +168,8 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
     documents = _documents(org, files)
     courses = _courses(org, files)
     jobs = _generation_jobs(org)
+    ai = _ai(org)
+    gradings = _gradings(org)
     versions = [v for c in courses for v in c["versions"]]
     return {
         "format": FORMAT,
@@ -180,6 +185,8 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
         "documents": documents,
         "courses": courses,
         "generation_jobs": jobs,
+        "ai": ai,
+        "gradings": gradings,
         "missing_files": files.missing,
         "counts": {
             "members": len(members),
@@ -193,8 +200,49 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
             "images": sum(len(c["images"]) for c in courses),
             "packages": sum(len(v["packages"]) for v in versions),
             "generation_jobs": len(jobs),
+            "ai_ledger": len(ai["ledger"]),
+            "gradings": len(gradings),
         },
     }
+
+
+def _ai(org: Organisation) -> dict[str, Any]:
+    """The AI policy, which providers have an own key (never the key), and the ledger
+    (with the prompts the organisation opted to keep)."""
+    from coursewright.ai.models import AiPolicy, LedgerEntry, ProviderCredential
+
+    policy = AiPolicy.objects.filter(org=org).first()
+    return {
+        "policy": None if policy is None else {
+            "features": policy.features, "providers": policy.providers,
+            "store_prompts": policy.store_prompts,
+            "disclosure_text": policy.disclosure_text},
+        "own_keys_for": sorted(ProviderCredential.objects.filter(org=org)
+                               .values_list("provider", flat=True)),
+        "ledger": [{
+            "id": e.pk, "created_at": _iso(e.created_at), "user": _email(e.user),
+            "api_key": e.api_key.prefix if e.api_key else None, "channel": e.channel,
+            "feature": e.feature, "provider": e.provider, "model": e.model,
+            "region": e.region, "tokens_in": e.tokens_in, "tokens_out": e.tokens_out,
+            "redactions": e.redactions, "latency_ms": e.latency_ms, "outcome": e.outcome,
+            "reason": e.reason, "detail": e.detail,
+        } for e in LedgerEntry.objects.filter(org=org).select_related(
+            "user", "api_key").order_by("id")],
+    }
+
+
+def _gradings(org: Organisation) -> list[dict[str, Any]]:
+    from coursewright.assist.models import GradingRecord
+
+    return [{
+        "id": g.pk, "course_id": g.course_id, "version_id": g.version_id,
+        "block_id": g.block_id, "learner": g.learner_ref, "answer": g.answer,
+        "result": g.result, "provider": g.provider, "model": g.model,
+        "ai_score": g.ai_score, "max_score": g.max_score,
+        "final_score": g.final_score, "reviewed_at": _iso(g.reviewed_at),
+        "review_note": g.review_note,
+        "created_at": _iso(g.created_at),
+    } for g in GradingRecord.objects.filter(org=org).order_by("id")]
 
 
 def _members(org: Organisation) -> list[dict[str, Any]]:
@@ -269,6 +317,7 @@ def _courses(org: Organisation, files: _Files) -> list[dict[str, Any]]:
             "approved_by": _email(v.approved_by), "approved_via": v.approved_via or None,
             "approved_at": _iso(v.approved_at), "published_at": _iso(v.published_at),
             "content_sha256": v.content_sha256, "content": v.content,
+            "grounding": v.grounding,
             "review_comments": comments.get(v.pk, []), "packages": packages.get(v.pk, []),
         })
     images: dict[int, list[dict[str, Any]]] = defaultdict(list)
@@ -294,6 +343,7 @@ def _generation_jobs(org: Organisation) -> list[dict[str, Any]]:
     return [{
         "id": j.pk, "document_id": j.document_id, "course_id": j.course_id,
         "title": j.title, "language": j.language, "target_screens": j.target_screens,
+        "brief": j.prompt, "provider": j.provider,
         "engine": j.engine, "status": j.status, "progress": j.progress, "stage": j.stage,
         "error": j.error, "requested_by": _email(j.requested_by),
         "requested_by_key": j.requested_by_key.prefix if j.requested_by_key else None,

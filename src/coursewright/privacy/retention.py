@@ -16,7 +16,9 @@ applies every rule and writes one receipt per organisation and category to the a
   pruned from its start, in whole spans behind a signed checkpoint
   (``coursewright audit prune --older-than-days DAYS``); an organisation's rule is reported,
   not applied per organisation.
-- ``learner_records``, ``launch_logs``, ``ai_ledger``: the rule is stored now; each purge
+- ``ai_ledger``: ledger rows (and the encrypted prompts an org opted to keep) older than
+  the rule are deleted.
+- ``learner_records``, ``launch_logs``: the rule is stored now; each purge
   is added with the feature that stores that data (registered in ``PURGERS``), so a rule
   never silently does nothing: ``purge_org`` reports categories it cannot apply.
 """
@@ -88,7 +90,15 @@ NOT_APPLIED: dict[str, str] = {
                         "whole installation (coursewright audit prune --older-than-days DAYS)",
 }
 
+def _purge_ai_ledger(org: Organisation, cutoff: datetime) -> int:
+    from coursewright.ai.models import LedgerEntry
+
+    count, _ = LedgerEntry.objects.filter(org=org, created_at__lt=cutoff).delete()
+    return count
+
+
 PURGERS: dict[str, Purger] = {
+    Category.AI_LEDGER: _purge_ai_ledger,
     Category.UPLOADS: _purge_uploads,
     Category.EXTRACTED_TEXT: _purge_extracted_text,
     Category.DRAFTS: _purge_drafts,
