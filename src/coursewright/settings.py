@@ -123,6 +123,7 @@ INSTALLED_APPS = [
     "coursewright.courses",
     "coursewright.publishing",
     "coursewright.assist",
+    "coursewright.delivery",
     "coursewright.web",
     "coursewright.ops",
 ]

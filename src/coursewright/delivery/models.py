@@ -1,0 +1,158 @@
+"""Delivery: where a course is deployed, who may launch it, and every launch.
+
+A ``Deployment`` row is one step of a course channel's history (deploy, promote,
+rollback) and never changes; ``Channel`` points at the current one. A ``License`` is one
+client LMS's right to launch some courses; the Gatekeeper reads it on every launch (no
+cache), so a revocation blocks the next launch. ``LaunchEvent`` records every launch,
+allowed or refused, keyed to a hashed learner id only.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+from coursewright.privacy.fields import EncryptedTextField
+
+
+class ChannelName(models.TextChoices):
+    STAGING = "staging", "Staging"
+    PRODUCTION = "production", "Production"
+
+
+class DeploymentAction(models.TextChoices):
+    DEPLOY = "deploy", "Deployed"
+    PROMOTE = "promote", "Promoted"
+    ROLLBACK = "rollback", "Rolled back"
+
+
+class Deployment(models.Model):
+    """One step in a channel's history: which version went live there, why, by whom."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE,
+                               related_name="deployments")
+    channel = models.CharField(max_length=10, choices=ChannelName.choices)
+    version = models.ForeignKey("courses.CourseVersion", on_delete=models.RESTRICT,
+                                related_name="deployments")
+    action = models.CharField(max_length=10, choices=DeploymentAction.choices)
+    previous = models.ForeignKey("self", on_delete=models.SET_NULL, null=True,
+                                 related_name="+")  # what was current before (from)
+    source = models.ForeignKey("self", on_delete=models.SET_NULL, null=True,
+                               related_name="+")  # promote: the staging deployment
+    reason = EncryptedTextField(null=True)
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                              null=True, related_name="+")
+    actor_label = models.CharField(max_length=254)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["course", "channel", "-id"])]
+
+    def __str__(self) -> str:
+        return f"{self.channel} {self.action} of version {self.version_id}"
+
+
+class Channel(models.Model):
+    """The current deployment of a course's channel (moved by a conditional update)."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE,
+                               related_name="channels")
+    name = models.CharField(max_length=10, choices=ChannelName.choices)
+    current = models.ForeignKey(Deployment, on_delete=models.RESTRICT, related_name="+")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["course", "name"],
+                                               name="one_channel_per_course_and_name")]
+
+    def __str__(self) -> str:
+        return f"{self.name} of course {self.course_id}"
+
+
+class LicenseStatus(models.TextChoices):
+    ACTIVE = "active", "Active"
+    SUSPENDED = "suspended", "Suspended"
+    REVOKED = "revoked", "Revoked"
+
+
+class License(models.Model):
+    """A client LMS's right to launch courses, checked on every launch."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE,
+                            related_name="licenses")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=200)
+    courses = models.ManyToManyField("courses.Course", related_name="licenses")
+    status = models.CharField(max_length=10, choices=LicenseStatus.choices,
+                              default=LicenseStatus.ACTIVE)
+    expires_at = models.DateTimeField(null=True)
+    allowed_origins = models.JSONField(default=list)  # ["https://lms.example.com"]
+    max_learners = models.PositiveIntegerField(null=True)  # distinct learners
+    max_launches = models.PositiveIntegerField(null=True)
+    launches = models.PositiveIntegerField(default=0)
+    learners = models.PositiveIntegerField(default=0)
+    # Learner ids from this LMS are hashed with this salt (HMAC), never stored raw.
+    learner_salt = EncryptedTextField()
+    token_kid = models.CharField(max_length=64, blank=True)  # the key that signed it
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    status_changed_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"license {self.name} ({self.status})"
+
+
+class LicenseLearner(models.Model):
+    """A distinct learner seen on a license (for the learner cap): the hash only."""
+
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    learner = models.CharField(max_length=64)  # hex HMAC-SHA256 with the license salt
+    first_seen = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["license", "learner"],
+                                               name="one_row_per_license_learner")]
+
+    def __str__(self) -> str:
+        return f"learner {self.learner[:8]} on license {self.license_id}"
+
+
+class LaunchOutcome(models.TextChoices):
+    LAUNCHED = "launched", "Launched"
+    BLOCKED = "blocked", "Blocked"
+
+
+class LaunchEvent(models.Model):
+    """One launch attempt through the Gatekeeper, allowed or refused, and why."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+",
+                            null=True)
+    license = models.ForeignKey(License, on_delete=models.SET_NULL, null=True,
+                                related_name="+")
+    course = models.ForeignKey("courses.Course", on_delete=models.SET_NULL, null=True,
+                               related_name="+")
+    deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True,
+                                   related_name="+")
+    learner = models.CharField(max_length=64, blank=True)  # hashed, per license
+    outcome = models.CharField(max_length=10, choices=LaunchOutcome.choices)
+    reason = models.CharField(max_length=40, blank=True)  # a code
+    origin = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["org", "created_at"]),
+                   models.Index(fields=["course", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"launch {self.outcome} ({self.reason})"
