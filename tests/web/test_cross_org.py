@@ -16,6 +16,7 @@ import pytest
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
+from coursewright.assist.models import GradingRecord
 from coursewright.orgs.models import ApiKey, Membership
 from tests.conftest import People, client_for
 from tests.web.conftest import AcmeObjects
@@ -46,6 +47,10 @@ def _in_scope(kwargs: list[str]) -> bool:
 @pytest.fixture
 def acme_kwargs(people: People, acme_objects: AcmeObjects) -> dict[str, Any]:
     """One Acme object for every keyword a dashboard URL may take."""
+    grading = GradingRecord.objects.create(
+        org=people.acme, course=acme_objects.course, version=acme_objects.version,
+        block_id="b1", learner_ref="0" * 64, answer="x", result={"criteria": []},
+        provider="offline", model="", ai_score=0, max_score=1)
     return {
         "document_id": acme_objects.document.pk,
         "job_id": acme_objects.job.pk,
@@ -57,6 +62,7 @@ def acme_kwargs(people: People, acme_objects: AcmeObjects) -> dict[str, Any]:
         "name": "player.js",
         "membership_id": Membership.objects.get(org=people.acme, user=people.bob).pk,
         "key_id": ApiKey.objects.get(org=people.acme).pk,
+        "grading_id": grading.pk,
     }
 
 
@@ -84,7 +90,7 @@ def test_every_page_is_covered() -> None:
     names = {name for name, params in _web_patterns() if params and _in_scope(params)}
     assert {"dashboard", "upload", "job", "job_status", "course", "new_draft", "image",
             "version", "edit_screen", "add_image", "submit", "approve", "reject", "publish",
-            "export", "preview", "preview_file"} <= names
+            "export", "preview", "preview_file", "gradings", "review_grading"} <= names
 
 
 def _made_up(kwargs: dict[str, Any]) -> dict[str, Any]:

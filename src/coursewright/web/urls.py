@@ -7,6 +7,7 @@ from coursewright.audit.urls import patterns as audit_patterns
 from coursewright.orgs.urls import patterns as org_patterns
 from coursewright.web import views
 from coursewright.web.ai_views import patterns as ai_patterns
+from coursewright.web.assist_views import patterns as assist_patterns
 from coursewright.web.flow_urls import patterns as flow_patterns
 
 # Drafting and changing courses with AI (the views sit with the course flow's pages).
@@ -24,4 +25,5 @@ ai_flow_patterns: list[URLPattern] = [
 
 app_name = "web"
 urlpatterns: list[URLPattern | URLResolver] = [*account_patterns, *org_patterns, *flow_patterns,
-                                              *audit_patterns, *ai_patterns, *ai_flow_patterns]
+                                              *audit_patterns, *ai_patterns, *ai_flow_patterns,
+                                              *assist_patterns]
