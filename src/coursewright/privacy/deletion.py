@@ -13,7 +13,12 @@ What is guaranteed:
   LMS, or files a CDN or a learner's browser copied while they were published; those are
   outside our storage and are the recipient's to delete.
 - Each deletion writes a receipt to the audit log (what, when, by whom, counts) and
-  returns it. Receipts hold ids and counts only, never content or names.
+  returns it. Receipts hold ids and counts only, never content or names. Kinds added
+  after the first receipts (deployments) are counted only when there are some, so a
+  receipt's keys say which kinds of data the deleted object had.
+- A course's deployments (its staging and production history, and the channels) go
+  with it, even though a deployment keeps its version from being deleted on its own
+  (RESTRICT): the collector allows it because the deployments go in the same deletion.
 - Rows go in one transaction; files and keys go only after it commits, so a failure
   leaves either everything or (for files and keys) something ``finish_organisation``
   can safely complete again.
@@ -34,6 +39,7 @@ from django.utils import timezone
 from coursewright.audit.actions import record_event
 from coursewright.audit.actor import Actor
 from coursewright.courses.models import Asset, Course, CourseVersion, ReviewComment
+from coursewright.delivery.models import Deployment
 from coursewright.errors import Forbidden, Invalid
 from coursewright.orgs.models import Organisation
 from coursewright.publishing.models import Export
@@ -76,6 +82,9 @@ def delete_course(course: Course, *, actor: Actor, reason: str = "") -> Deletion
             "packages": Export.objects.filter(version__course=course).count(),
             "generation_jobs": GenerationJob.objects.filter(course=course).count(),
         }
+        deployments = Deployment.objects.filter(course=course).count()
+        if deployments:
+            counts["deployments"] = deployments
         GenerationJob.objects.filter(course=course).delete()
         course_id = course.pk
         course.delete()
@@ -108,8 +117,12 @@ def _org_counts(org: Organisation) -> dict[str, int]:
               "generation_jobs": GenerationJob, "courses": Course,
               "versions": CourseVersion, "review_comments": ReviewComment, "images": Asset,
               "packages": Export}
-    return {name: model._default_manager.filter(org=org).count()
-            for name, model in models.items()}
+    counts = {name: model._default_manager.filter(org=org).count()
+              for name, model in models.items()}
+    deployments = Deployment.objects.filter(org=org).count()
+    if deployments:
+        counts["deployments"] = deployments
+    return counts
 
 
 def delete_organisation(org: Organisation, *, actor: Actor, confirm: str,

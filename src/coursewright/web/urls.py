@@ -8,6 +8,7 @@ from coursewright.orgs.urls import patterns as org_patterns
 from coursewright.web import views
 from coursewright.web.ai_views import patterns as ai_patterns
 from coursewright.web.assist_views import patterns as assist_patterns
+from coursewright.web.delivery_views import patterns as delivery_patterns
 from coursewright.web.flow_urls import patterns as flow_patterns
 
 # Drafting and changing courses with AI (the views sit with the course flow's pages).
@@ -26,4 +27,4 @@ ai_flow_patterns: list[URLPattern] = [
 app_name = "web"
 urlpatterns: list[URLPattern | URLResolver] = [*account_patterns, *org_patterns, *flow_patterns,
                                               *audit_patterns, *ai_patterns, *ai_flow_patterns,
-                                              *assist_patterns]
+                                              *assist_patterns, *delivery_patterns]
