@@ -130,8 +130,10 @@ def _register() -> None:
     api.add_router("/", retention_router)
     api.add_router("/", export_router)
     api.add_router("/", "coursewright.assist.api.router")
+    api.add_router("/", "coursewright.delivery.api_deployments.router")
     api.add_router("/ai", "coursewright.ai.api_policy.router")
     api.add_router("/subprocessors", "coursewright.ai.api_policy.public_router")
+    api.add_router("/licenses", "coursewright.delivery.api_licenses.router")
 
 
 _register()

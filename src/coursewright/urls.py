@@ -6,5 +6,7 @@ from coursewright.assist.player_api import player_api
 urlpatterns: list[URLPattern | URLResolver] = [
     path("api/v1/", api.urls),
     path("api/player/v1/", player_api.urls),
+    # the Gatekeeper (licensed launches) and the token-signing public keys
+    path("", include("coursewright.delivery.gatekeeper_views")),
     path("", include("coursewright.web.urls")),
 ]

@@ -37,6 +37,16 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "questions": {"screen_id": "s1"},
     "translate": {"language": "de"},
     "review_grading": {"score": 0},
+    "deployments_deploy_version": {"reason": "x"},
+    "deployments_promote_course": {"reason": "x"},
+    # the course lookup refuses first: the deployment id needs no real row
+    "deployments_rollback_course": {"channel": "production", "deployment_id": 1,
+                                    "reason": "x"},
+    "licenses_issue_license": {"name": "x", "courses": [1]},  # with ?org=acme
+    "licenses_update_license": {"name": "x"},
+    "licenses_suspend_license": {"reason": "x"},
+    "licenses_revoke_license": {"reason": "x"},
+    "licenses_reinstate_license": {"reason": "x"},
 }
 # Operations that take no object id: what they must do instead of answering 404.
 NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",
@@ -59,7 +69,13 @@ def acme_objects(people: People, run_jobs: None) -> dict[str, Any]:
         org=people.acme, course_id=course["id"], version_id=version["id"], block_id="b1",
         learner_ref="0" * 64, answer="x", result={"criteria": []}, provider="offline",
         model="", ai_score=0, max_score=1)
+    from coursewright.audit.actor import Actor
+    from coursewright.delivery.licenses import issue_license
+
+    license, _ = issue_license(people.acme, name="Acme LMS", courses=[course["id"]],
+                               actor=Actor.person(people.alice))
     return {
+        "license_id": license.pk,
         "grading_id": grading.pk,
         "document_id": course["source_document_id"],
         "job_id": job_id,

@@ -156,3 +156,28 @@ class LaunchEvent(models.Model):
 
     def __str__(self) -> str:
         return f"launch {self.outcome} ({self.reason})"
+
+
+class LaunchSession(models.Model):
+    """A launch the Gatekeeper allowed: which deployment and version the learner was
+    given, until when, and the SHA-256 of the session credential (the credential itself
+    is handed to the launcher once and never stored). Later requests of the same attempt
+    (content URLs, runtime reports) present the credential and stay on this version."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="+")
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="+")
+    version = models.ForeignKey("courses.CourseVersion", on_delete=models.CASCADE,
+                                related_name="+")
+    learner = models.CharField(max_length=64, blank=True)  # hashed, as on LaunchEvent
+    secret_hash = models.CharField(max_length=64, unique=True)  # sha256 hex of the credential
+    created_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["expires_at"])]
+
+    def __str__(self) -> str:
+        return f"launch session {self.pk} on license {self.license_id}"

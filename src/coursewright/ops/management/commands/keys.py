@@ -1,8 +1,13 @@
-"""Manage encryption keys: copy the keyring, rotate the master key.
+"""Manage encryption and signing keys.
 
     coursewright keys backup -o PATH     a copy of the keyring (wrapped data keys and the
                                          list of destroyed keys); never overwrites
     coursewright keys rotate-master      add a new master key and re-wrap every data key
+                                         (and the token-signing keys' private parts)
+    coursewright keys list-signing       the token-signing keys and their states
+    coursewright keys rotate-signing     a new active token-signing key; the old one keeps
+                                         verifying the tokens it signed
+    coursewright keys retire-signing KID remove a verifying key: its tokens stop working
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from coursewright.audit.actor import Actor
+from coursewright.audit.models import Channel
+from coursewright.delivery import signing
 from coursewright.privacy.backup import keep_days
 from coursewright.privacy.keys import (
     LocalMasterKeys,
@@ -64,11 +72,14 @@ def _key_ids(text: str) -> list[str]:
 
 
 class Command(BaseCommand):
-    help = "Encryption keys: `keys backup -o PATH` copies the keyring; `keys rotate-master`."
+    help = ("Keys: `keys backup -o PATH` copies the keyring; `keys rotate-master`; "
+            "token-signing keys: `keys list-signing`, `keys rotate-signing`, "
+            "`keys retire-signing KID`.")
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True,
-                                        metavar="{backup,rotate-master}")
+        actions = parser.add_subparsers(
+            dest="action", required=True,
+            metavar="{backup,rotate-master,list-signing,rotate-signing,retire-signing}")
         backup = actions.add_parser(
             "backup", help="write a copy of the keyring (wrapped data keys, destroyed list)",
             description="Write a copy of the keyring: every organisation's data keys, wrapped "
@@ -82,12 +93,64 @@ class Command(BaseCommand):
                         "when the keys come from COURSEWRIGHT_MASTER_KEY) and re-wrap every "
                         "data key under it. No data is re-encrypted. Old key lines stay "
                         "until you remove them.")
+        actions.add_parser(
+            "list-signing", help="list the token-signing keys (kid, state, created)",
+            description="List the Ed25519 keys that sign license tokens: the active one "
+                        "(signs new tokens) and the verifying ones (still accept the tokens "
+                        "they signed). The public keys are published at "
+                        "/.well-known/jwks.json.")
+        actions.add_parser(
+            "rotate-signing", help="make a new active token-signing key",
+            description="Make a new Ed25519 signing key the active one. The previous "
+                        "active key becomes a verifying key: tokens it signed keep working "
+                        "until you retire it. New and re-minted tokens use the new key.")
+        retire = actions.add_parser(
+            "retire-signing", help="remove a verifying token-signing key",
+            description="Remove a verifying signing key. Every token it signed is refused "
+                        "from the next launch on (mint new tokens first). The active key "
+                        "cannot be retired: rotate first.")
+        retire.add_argument("kid", help="the key's id, as `keys list-signing` shows it")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        if options["action"] == "backup":
+        action = options["action"]
+        if action == "backup":
             self._backup(Path(options["output"]))
-        else:
+        elif action == "rotate-master":
             self._rotate_master()
+        elif action == "list-signing":
+            self._list_signing()
+        elif action == "rotate-signing":
+            self._rotate_signing()
+        else:
+            self._retire_signing(options["kid"])
+
+    def _list_signing(self) -> None:
+        keys = signing.list_keys()
+        if not keys:
+            self.stdout.write("No token-signing key yet: the first is made when the first "
+                              "license token is signed (or with `keys rotate-signing`).")
+        for info in keys:
+            self.stdout.write(f"{info.kid}  {info.state:<9}  created {info.created_at}")
+        retired = signing.retired_kids()
+        if retired:
+            self.stdout.write(f"Retired: {', '.join(retired)}")
+
+    def _rotate_signing(self) -> None:
+        new, old = signing.rotate_signing_key(actor=Actor.system(Channel.CLI))
+        self.stdout.write(f"New active token-signing key {new}.")
+        if old:
+            self.stdout.write(
+                f"The previous key {old} now only verifies: tokens it signed keep working. "
+                "Mint new tokens for the licenses that use it (POST /api/v1/licenses/{id}/"
+                f"token), then retire it with `coursewright keys retire-signing {old}`.")
+
+    def _retire_signing(self, kid: str) -> None:
+        try:
+            signing.retire_signing_key(kid, actor=Actor.system(Channel.CLI))
+        except signing.SigningKeyError as exc:
+            raise CommandError(str(exc)) from None
+        self.stdout.write(f"Retired token-signing key {kid}: tokens it signed are refused "
+                          "from now on.")
 
     def _backup(self, output: Path) -> None:
         ring = keyring()
@@ -138,8 +201,11 @@ class Command(BaseCommand):
             new_master = load_master_keys()
         count = keyring().rewrap_all(new_master)
         forget_cached()
+        signing_count = signing.rewrap(new_master)
         self.stdout.write(f"Re-wrapped {count} data keys under master key "
                           f"{new_master.current_id!r}.")
+        if signing_count:
+            self.stdout.write(f"Re-sealed {signing_count} token-signing keys under it.")
         self.stdout.write(
             "Restart `coursewright serve` and every job consumer so they load the new key.")
         self.stdout.write(
