@@ -105,9 +105,33 @@ def test_uploads_and_extracted_text_are_purged(people: People, old_data: dict[st
     assert not DocumentChunk.objects.filter(document=document).exists()
 
 
-def test_categories_without_data_yet_say_so(people: People) -> None:
-    set_retention(people.acme, {"launch_logs": 365}, actor=Actor.person(people.alice))
-    assert purge_org(people.acme) == {"launch_logs": "no such data is stored yet"}
+def test_every_category_is_purged_or_says_why_not(people: People) -> None:
+    from coursewright.privacy.models import Category
+    from coursewright.privacy.retention import NOT_APPLIED, PURGERS
+
+    # a rule never silently does nothing: each category has a purge or a stated reason
+    assert set(PURGERS) | set(NOT_APPLIED) == set(Category.values)
+    set_retention(people.acme, {"audit_log": 365, "launch_logs": 30},
+                  actor=Actor.person(people.alice))
+    report = purge_org(people.acme)
+    assert report["launch_logs"] == 0
+    assert "hash chain" in str(report["audit_log"])
+
+
+def test_launch_logs_purge_old_events_and_ended_sessions(people: People) -> None:
+    from coursewright.delivery.models import LaunchEvent
+
+    old = LaunchEvent.objects.create(org=people.acme, outcome="blocked", reason="revoked")
+    LaunchEvent.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=40))
+    LaunchEvent.objects.create(org=people.acme, outcome="blocked", reason="revoked")
+    theirs = LaunchEvent.objects.create(org=people.globex, outcome="blocked", reason="x")
+    LaunchEvent.objects.filter(pk=theirs.pk).update(
+        created_at=timezone.now() - timedelta(days=40))
+    set_retention(people.acme, {"launch_logs": 30}, actor=Actor.person(people.alice))
+    assert purge_org(people.acme)["launch_logs"] == 1
+    assert LaunchEvent.objects.filter(org=people.acme).count() == 1
+    assert LaunchEvent.objects.filter(org=people.globex).count() == 1
 
 
 def test_other_organisations_are_untouched(people: People, old_data: dict[str, Any]) -> None:

@@ -7,9 +7,12 @@ What the archive holds (``FORMAT``, version ``FORMAT_VERSION``):
   documents (metadata, Markdown, outline, and the chunks with the stable ids that course
   provenance cites); courses with every version's full content, state, approval and
   review comments, their images and built packages; generation jobs (status, dates,
-  the brief of a course drafted from one); the AI policy, which providers have the
+  the brief of a course drafted from one); each course's deployments (what its staging
+  and production channels serve, and the whole history: who, when, from which version
+  to which, and the reason); the AI policy, which providers have the
   organisation's own key (never the key) and the AI ledger (with the prompts it opted
-  to keep); learners' graded free-text answers (keyed to anonymous ids). What is
+  to keep); learners' graded free-text answers (keyed to anonymous ids); licenses
+  (never their learner salt) and launch events (learners only as hashes). What is
   encrypted at rest is decrypted: the archive is for the organisation to read and to
   take elsewhere.
 - ``audit.jsonl``: the organisation's audit entries, oldest first, one JSON object a line
@@ -170,7 +173,9 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
     jobs = _generation_jobs(org)
     ai = _ai(org)
     gradings = _gradings(org)
+    licenses, launches = _licenses(org)
     versions = [v for c in courses for v in c["versions"]]
+    deployments = sum(len(c["deployments"]) for c in courses)
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -187,6 +192,8 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
         "generation_jobs": jobs,
         "ai": ai,
         "gradings": gradings,
+        "licenses": licenses,
+        "launch_events": launches,
         "missing_files": files.missing,
         "counts": {
             "members": len(members),
@@ -202,6 +209,10 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
             "generation_jobs": len(jobs),
             "ai_ledger": len(ai["ledger"]),
             "gradings": len(gradings),
+            **({"licenses": len(licenses), "launch_events": len(launches)}
+               if licenses or launches else {}),
+            # counted only when there are some, like the deletion receipt's newer kinds
+            **({"deployments": deployments} if deployments else {}),
         },
     }
 
@@ -229,6 +240,27 @@ def _ai(org: Organisation) -> dict[str, Any]:
         } for e in LedgerEntry.objects.filter(org=org).select_related(
             "user", "api_key").order_by("id")],
     }
+
+
+def _licenses(org: Organisation) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Licenses (never their learner salt, nor a token: tokens are not stored) and every
+    launch event (learners appear only as the per-license hash)."""
+    from coursewright.delivery.models import LaunchEvent, License
+
+    licenses = [{
+        "id": lic.pk, "uid": str(lic.uid), "name": lic.name, "status": lic.status,
+        "courses": sorted(c.pk for c in lic.courses.all()),
+        "expires_at": _iso(lic.expires_at), "allowed_origins": lic.allowed_origins,
+        "max_learners": lic.max_learners, "max_launches": lic.max_launches,
+        "launches": lic.launches, "learners": lic.learners, "token_kid": lic.token_kid,
+        "created_at": _iso(lic.created_at), "status_changed_at": _iso(lic.status_changed_at),
+    } for lic in License.objects.filter(org=org).prefetch_related("courses").order_by("id")]
+    launches = [{
+        "id": e.pk, "license_id": e.license_id, "course_id": e.course_id,
+        "deployment_id": e.deployment_id, "learner": e.learner, "outcome": e.outcome,
+        "reason": e.reason, "origin": e.origin, "created_at": _iso(e.created_at),
+    } for e in LaunchEvent.objects.filter(org=org).order_by("id")]
+    return licenses, launches
 
 
 def _gradings(org: Organisation) -> list[dict[str, Any]]:
@@ -326,13 +358,38 @@ def _courses(org: Organisation, files: _Files) -> list[dict[str, Any]]:
             "id": a.pk, "sha256": a.sha256, "content_type": a.content_type,
             "width": a.width, "height": a.height, "size": a.size,
             "created_at": _iso(a.created_at), "file": files.add(a.storage_path)})
+    history, channels = _deployments(org)
     courses = Course.objects.filter(org=org).select_related("created_by").order_by("id")
     return [{
         "id": c.pk, "title": c.title, "language": c.language,
         "source_document_id": c.source_document_id, "created_by": _email(c.created_by),
         "created_at": _iso(c.created_at), "updated_at": _iso(c.updated_at),
         "images": images.get(c.pk, []), "versions": versions.get(c.pk, []),
+        "channels": {"staging": None, "production": None, **channels.get(c.pk, {})},
+        "deployments": history.get(c.pk, []),
     } for c in courses]
+
+
+def _deployments(org: Organisation) -> tuple[dict[int, list[dict[str, Any]]],
+                                             dict[int, dict[str, int]]]:
+    """Per course: the deployment history, oldest first, reasons decrypted; and which
+    deployment each channel serves (by id)."""
+    from coursewright.delivery.models import Channel, Deployment
+
+    history: dict[int, list[dict[str, Any]]] = defaultdict(list)
+    for d in (Deployment.objects.filter(org=org)
+              .select_related("version", "previous__version").order_by("id")):
+        history[d.course_id].append({
+            "id": d.pk, "channel": d.channel, "action": d.action,
+            "version_id": d.version_id, "version_number": d.version.number,
+            "from_deployment_id": d.previous_id,
+            "from_version_number": d.previous.version.number if d.previous else None,
+            "source_deployment_id": d.source_id, "actor": d.actor_label,
+            "reason": d.reason or "", "created_at": _iso(d.created_at)})
+    channels: dict[int, dict[str, int]] = defaultdict(dict)
+    for ch in Channel.objects.filter(org=org).order_by("id"):
+        channels[ch.course_id][ch.name] = ch.current_id
+    return history, channels
 
 
 def _generation_jobs(org: Organisation) -> list[dict[str, Any]]:

@@ -18,7 +18,9 @@ applies every rule and writes one receipt per organisation and category to the a
   not applied per organisation.
 - ``ai_ledger``: ledger rows (and the encrypted prompts an org opted to keep) older than
   the rule are deleted.
-- ``learner_records``, ``launch_logs``: the rule is stored now; each purge
+- ``launch_logs``: launch events older than the rule, and launch sessions that ended
+  before it, are deleted.
+- ``learner_records``: the rule is stored now; each purge
   is added with the feature that stores that data (registered in ``PURGERS``), so a rule
   never silently does nothing: ``purge_org`` reports categories it cannot apply.
 """
@@ -97,8 +99,17 @@ def _purge_ai_ledger(org: Organisation, cutoff: datetime) -> int:
     return count
 
 
+def _purge_launch_logs(org: Organisation, cutoff: datetime) -> int:
+    from coursewright.delivery.models import LaunchEvent, LaunchSession
+
+    events, _ = LaunchEvent.objects.filter(org=org, created_at__lt=cutoff).delete()
+    sessions, _ = LaunchSession.objects.filter(org=org, expires_at__lt=cutoff).delete()
+    return events + sessions
+
+
 PURGERS: dict[str, Purger] = {
     Category.AI_LEDGER: _purge_ai_ledger,
+    Category.LAUNCH_LOGS: _purge_launch_logs,
     Category.UPLOADS: _purge_uploads,
     Category.EXTRACTED_TEXT: _purge_extracted_text,
     Category.DRAFTS: _purge_drafts,
