@@ -37,6 +37,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "questions": {"screen_id": "s1"},
     "translate": {"language": "de"},
     "review_grading": {"score": 0},
+    "delete_learner_endpoint": {"learner_id": "lms-1"},
+    "export_learner_endpoint": {"learner_id": "lms-1"},
     "deployments_deploy_version": {"reason": "x"},
     "deployments_promote_course": {"reason": "x"},
     # the course lookup refuses first: the deployment id needs no real row

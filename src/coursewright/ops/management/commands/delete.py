@@ -1,4 +1,5 @@
-"""Delete a course or a whole organisation, and print the receipt."""
+"""Delete a course, an anonymous learner's records, or a whole organisation, and print
+the receipt."""
 
 from __future__ import annotations
 
@@ -18,11 +19,16 @@ class Command(BaseCommand):
     help = "Delete a course or an organisation (rows, files, and for an org its keys)."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        kinds = parser.add_subparsers(dest="kind", required=True, metavar="course|org")
+        kinds = parser.add_subparsers(dest="kind", required=True, metavar="course|learner|org")
         course = kinds.add_parser("course", help="delete one course")
         course.add_argument("course_id", type=int)
         course.add_argument("--org", required=True, help="the course's organisation slug")
         course.add_argument("--reason", default="")
+        learner = kinds.add_parser("learner", help="delete one learner's records (by the "
+                                   "id the client LMS uses; we only hold its pseudonyms)")
+        learner.add_argument("learner_id")
+        learner.add_argument("--org", required=True, help="the organisation slug")
+        learner.add_argument("--reason", default="")
         org = kinds.add_parser("org", help="delete an organisation and destroy its keys")
         org.add_argument("slug")
         org.add_argument("--yes", action="store_true",
@@ -40,6 +46,14 @@ class Command(BaseCommand):
                 if course is None:
                     raise CommandError(f"no course {options['course_id']} in {options['org']}")
                 receipt = delete_course(course, actor=actor, reason=options["reason"])
+            elif options["kind"] == "learner":
+                from coursewright.privacy.learners import delete_learner
+
+                owner = Organisation.objects.filter(slug=options["org"]).first()
+                if owner is None:
+                    raise CommandError(f"no organisation with the slug {options['org']!r}")
+                receipt = delete_learner(owner, options["learner_id"], actor=actor,
+                                         reason=options["reason"])
             else:
                 org = Organisation.objects.filter(slug=options["slug"]).first()
                 if org is None:
