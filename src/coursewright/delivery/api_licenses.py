@@ -1,5 +1,5 @@
 """Licenses over the API (``/api/v1/licenses``): issue, read, change, suspend, revoke,
-reinstate, mint a new token, and read a license's launches.
+reinstate, mint a new token, download a dispatch package, and read a license's launches.
 
 Who may do what (decided here, checked after the scoped lookup, so another
 organisation's license is a 404 before any role question):
@@ -7,11 +7,13 @@ organisation's license is a 404 before any role question):
 - read licenses: every member of the organisation, and its API keys;
 - read a license's launches (``/launches``, with CSV and JSON export): owners and admins,
   and the organisation's API key (as with the audit log);
-- issue, change, suspend, revoke, reinstate, mint a token: a signed-in owner or admin.
+- issue, change, suspend, revoke, reinstate, mint a token, download a dispatch package
+  (it carries a freshly minted token): a signed-in owner or admin.
   API keys cannot: a token is a credential to the organisation's courses, and an API
   key (a CI secret) minting them would widen what a leaked key gives away.
 
-The token is in the answers of ``POST /licenses`` and ``POST /licenses/{id}/token`` only.
+The token is in the answers of ``POST /licenses`` and ``POST /licenses/{id}/token``, and
+inside the dispatch package of ``GET /licenses/{id}/dispatch/{fmt}``.
 (No postponed annotations here: query schemas are resolved at runtime.)
 """
 
@@ -23,7 +25,7 @@ from datetime import UTC, datetime
 from typing import Any, Literal
 
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponseBase, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
@@ -230,6 +232,28 @@ def mint_token(request: HttpRequest, license_id: int) -> dict[str, Any]:
     license = _license(request, license_id, manage="mint license tokens")
     token = actions.license_token(license, actor=principal(request).actor)
     return {"license_id": license.pk, "token": token, "kid": license.token_kid}
+
+
+# --- dispatch packages ----------------------------------------------------------------
+
+
+@router.get("/{license_id}/dispatch/{fmt}", response={200: bytes},
+            summary="Download a thin SCORM dispatch package of one of the license's courses "
+                    "(owners and admins; mints a fresh token into it)",
+            openapi_extra={"responses": {200: {"description": "The package (zip)", "content": {
+                "application/zip": {"schema": {"type": "string", "format": "binary"}}}}}})
+def download_dispatch(request: HttpRequest, license_id: int,
+                      fmt: Literal["scorm12", "scorm2004"],
+                      course: int | None = None) -> HttpResponse:
+    from coursewright.delivery.dispatch import download_dispatch_package
+
+    license = _license(request, license_id, manage="download dispatch packages")
+    data, name = download_dispatch_package(license, course_id=course, fmt=fmt,
+                                           actor=principal(request).actor)
+    response = HttpResponse(data, content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    response["Cache-Control"] = "no-store"
+    return response
 
 
 # --- launches --------------------------------------------------------------------------

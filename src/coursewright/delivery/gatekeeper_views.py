@@ -223,7 +223,7 @@ def play(request: HttpRequest, session: str) -> HttpResponse:
     from coursewright.ai.policy import DEFAULT_DISCLOSURE, disclosure_text
     from coursewright.assist.access import player_assist
     from coursewright.courses.actions import validate_content
-    from coursewright.player.render import ImageFile, render_index_html
+    from coursewright.player.render import Format, ImageFile, render_index_html
     from coursewright.publishing.packaging import PackageMeta
 
     found = _session_or_blocked(request, session)
@@ -238,13 +238,46 @@ def play(request: HttpRequest, session: str) -> HttpResponse:
                        approved_via=version.approved_via or None)
     images = {sha: ImageFile(src=f"images/{sha}") for sha in content.asset_hashes()}
     wording = disclosure_text(org)
-    page = render_index_html(content, fmt="html", meta=meta, images=images, asset_prefix="",
+    relay = request.GET.get("relay", "")
+    fmt: Format = ("scorm12" if relay == "scorm12" else
+                   "scorm2004" if relay == "scorm2004" else "html")
+    relayed = fmt != "html"
+    page = render_index_html(content, fmt=fmt, meta=meta, images=images, asset_prefix="",
                              provenance_href=None,
                              disclosure=None if wording == DEFAULT_DISCLOSURE else wording,
                              assist=player_assist(version, base_url=""))
+    if relayed:
+        page = _with_relay(page, found)
     response = HttpResponse(page)
     response["Cache-Control"] = "no-store"
     return _frameable(response, _framed_by(found))
+
+
+# --- the runtime relay of dispatch packages (delivery.dispatch) --------------------------
+# A launch from a dispatch package opens the entry with ``?relay=scorm12|scorm2004``: the
+# page is the SCORM build of the player, and relay.js (loaded before player.js) gives it a
+# SCORM API that forwards to the launcher in the parent frame. The script tag lists the
+# origins allowed to frame the page (the license's), the only ones relay.js talks to.
+_PLAYER_TAG = '<script src="player.js" defer></script>'
+
+
+def _with_relay(page: str, found: LaunchSession) -> str:
+    from django.utils.html import escape
+
+    origins = escape(" ".join(found.license.allowed_origins))
+    tag = (f'<script src="{reverse("delivery:relay_js")}" defer '
+           f'data-origins="{origins}"></script>\n')
+    assert page.count(_PLAYER_TAG) == 1, "the player page no longer loads player.js"
+    return page.replace(_PLAYER_TAG, tag + _PLAYER_TAG)
+
+
+@require_GET
+def relay_js(request: HttpRequest) -> HttpResponse:
+    from coursewright.delivery.dispatch import RELAY_SCRIPT, launcher_asset
+
+    response = HttpResponse(launcher_asset(RELAY_SCRIPT), content_type="text/javascript")
+    response["Cache-Control"] = "public, max-age=300"
+    return response
 
 
 @require_GET
@@ -285,6 +318,7 @@ app_name = "delivery"
 urlpatterns: list[URLPattern] = [
     path("launch/v1", launch, name="launch"),
     path("launch/v1/blocked", blocked, name="launch_blocked"),
+    path("launch/v1/relay.js", relay_js, name="relay_js"),
     path("launch/v1/play/<str:session>/", play, name="play"),
     path("launch/v1/play/<str:session>/images/<str:sha256>", play_image, name="play_image"),
     path("launch/v1/play/<str:session>/<str:name>", play_file, name="play_file"),

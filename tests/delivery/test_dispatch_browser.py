@@ -1,0 +1,198 @@
+"""Dispatch packages in Chromium, end to end: a client LMS (scorm-again) on another site
+(``localhost``) than the platform (``127.0.0.1``) imports the thin package; the learner
+takes the course, served by the platform inside the launcher; completion, score,
+bookmark and suspend data land in the LMS runtime through the relay. Then the license is
+revoked and the next launch shows the blocked page."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Frame, Page
+
+from coursewright.audit.actor import Actor
+from coursewright.courses.content import CourseContent
+from coursewright.delivery import dispatch, licenses
+from coursewright.delivery.models import LaunchEvent, LaunchOutcome
+from tests.conftest import People
+from tests.delivery.test_licenses_fixtures import AI, deploy, issue
+from tests.publishing.player_driver import READY, click_through, cmi
+from tests.support.browser import (
+    StaticServer,
+    launch_chromium,
+    node_modules_mount,
+    require_node_modules,
+    save_screenshot,
+    scorm_host_page,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+LEARNER_ID = "lms-learner-7"
+LEARNER_NAME = "Doe, Jane"
+ANSWERS = {"q1": ["false"], "q2": ["true"]}
+SEEDS: dict[str, dict[str, Any]] = {
+    "scorm12": {"cmi": {"core": {"student_id": LEARNER_ID, "student_name": LEARNER_NAME}}},
+    "scorm2004": {"cmi": {"learner_id": LEARNER_ID, "learner_name": LEARNER_NAME}},
+}
+
+
+def course_content() -> CourseContent:
+    return CourseContent.model_validate({"title": "Fire safety", "screens": [
+        {"id": "s1", "title": "Exits", "blocks": [
+            {"type": "text", "id": "b1", "markdown": "Never block the exits.",
+             "provenance": AI},
+            {"type": "true_false", "id": "q1", "prompt": "Exits may be blocked.",
+             "answer": False, "provenance": AI}]},
+        {"id": "s2", "title": "Alarms", "blocks": [
+            {"type": "text", "id": "b2", "markdown": "Raise the alarm first.",
+             "provenance": AI},
+            {"type": "true_false", "id": "q2", "prompt": "The alarm comes first.",
+             "answer": True, "provenance": AI}]}]})
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield chromium
+
+
+@pytest.fixture
+def lms(tmp_path: Path) -> Iterator[tuple[StaticServer, Path]]:
+    require_node_modules("scorm-again")
+    (tmp_path / "hosts").mkdir()
+    with StaticServer(tmp_path, mounts=node_modules_mount()) as server:
+        yield server, tmp_path
+
+
+def lms_origin(server: StaticServer) -> str:
+    return server.url.replace("://127.0.0.1:", "://localhost:")
+
+
+def open_in_lms(browser: Browser, server: StaticServer, root: Path, fmt: str,
+                problems: list[str], launches: list[str] | None = None) -> Page:
+    name = f"{uuid.uuid4().hex}.html"
+    host = scorm_host_page(fmt, f"../{fmt}/launcher.html",  # type: ignore[arg-type]
+                           seed=SEEDS[fmt])
+    (root / "hosts" / name).write_text(host, encoding="utf-8")
+    page = browser.new_page(viewport={"width": 1100, "height": 900})
+    page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc}"))
+    page.on("console", lambda m: problems.append(f"console: {m.text}")
+            if m.type == "error" and not m.text.startswith("Failed to load resource")
+            else None)
+    page.on("response", lambda r: problems.append(f"HTTP {r.status}: {r.url}")
+            if r.status >= 400 and not r.url.endswith("/favicon.ico")
+            and not r.url.endswith("/launch/v1") else None)
+    if launches is not None:  # the bodies of launch requests the launcher sends
+        page.on("request", lambda r: launches.append(r.post_data or "")
+                if r.url.endswith("/launch/v1") and r.method == "POST" else None)
+    page.goto(f"{lms_origin(server)}/hosts/{name}")
+    return page
+
+
+def course_frame(page: Page) -> Frame:
+    """The frame the platform serves inside the launcher inside the LMS's SCO frame."""
+    sco = page.wait_for_selector("#sco")
+    assert sco is not None
+    launcher = sco.content_frame()
+    assert launcher is not None
+    inner = launcher.wait_for_selector("#cw-frame:not([hidden])")
+    assert inner is not None
+    frame = inner.content_frame()
+    assert frame is not None
+    return frame
+
+
+@pytest.mark.parametrize("fmt", ["scorm12", "scorm2004"])
+def test_a_learner_completes_a_dispatched_course_then_revocation_blocks(
+        browser: Browser, live_server: Any, settings: Any, people: People,
+        lms: tuple[StaticServer, Path], fmt: dispatch.DispatchFormat) -> None:
+    # given the platform on 127.0.0.1 and the client LMS on localhost (another site)
+    server, root = lms
+    settings.BASE_URL = live_server.url.replace("://localhost:", "://127.0.0.1:")
+    from coursewright.courses import actions as course_actions
+    from coursewright.courses.models import CourseVersion, VersionState
+
+    version = course_actions.create_course(people.acme, content=course_content(),
+                                           actor=Actor.person(people.bob))
+    CourseVersion.objects.filter(pk=version.pk).update(state=VersionState.APPROVED)
+    version.refresh_from_db()
+    deploy(version)
+    license, token = issue(people, [version.course], allowed_origins=[lms_origin(server)])
+    # and the LMS has imported the license's dispatch package
+    package = dispatch.build_dispatch_package(license, version.course, fmt, token=token)
+    zipfile.ZipFile(io.BytesIO(package)).extractall(root / fmt)
+
+    # when a learner opens it and takes the course
+    problems: list[str] = []
+    launches: list[str] = []
+    page = open_in_lms(browser, server, root, fmt, problems, launches)
+    frame = course_frame(page)
+    frame.wait_for_selector(READY)
+    assert frame.url.startswith(settings.BASE_URL + "/launch/v1/play/")
+    assert "cw-seed" not in frame.url  # the seed left the address at once
+    assert frame.evaluate("() => document.documentElement.dataset.playerReady") == fmt
+    click_through(frame, ANSWERS)
+    frame.wait_for_selector("#cw-results-body p")
+    page.wait_for_function(
+        "() => Object.keys(window.lmsSet).some(k => k.indexOf('score.raw') >= 0)")
+    save_screenshot(page, f"dispatch-{fmt}-results")
+
+    # then completion, score, bookmark and suspend data are in the LMS runtime
+    data = cmi(page, fmt)
+    if fmt == "scorm12":
+        core = data["core"]
+        assert core["lesson_status"] == "passed"
+        assert float(core["score"]["raw"]) == 100
+        assert core["lesson_location"] == "~results"
+    else:
+        assert data["completion_status"] == "completed"
+        assert data["success_status"] == "passed"
+        assert float(data["score"]["raw"]) == 100
+        assert float(data["score"]["scaled"]) == 1
+        assert data["location"] == "~results"
+    suspend = json.loads(data["suspend_data"])
+    assert suspend["s"] == "11"
+    interactions = data["interactions"]
+    assert len(interactions.get("childArray", interactions)) == 2
+    # and a message from any other window or origin is not relayed to the LMS
+    status, method = (("cmi.core.lesson_status", "LMSSetValue") if fmt == "scorm12"
+                      else ("cmi.completion_status", "SetValue"))
+    page.evaluate("([m, k]) => document.getElementById('sco').contentWindow.postMessage("
+                  "{cw: 'scorm', id: 1, method: m, args: [k, 'incomplete']}, '*')",
+                  [method, status])
+    page.wait_for_timeout(300)
+    assert page.evaluate(f"() => window.lmsSet['{status}']") in ("passed", "completed")
+    # and the platform got the LMS's opaque id only, hashed; never the name
+    assert len(launches) == 1
+    sent = json.loads(launches[0])
+    assert sent == {"token": token, "course": str(version.course.uid), "learner": LEARNER_ID}
+    event = LaunchEvent.objects.get(license=license, outcome=LaunchOutcome.LAUNCHED)
+    assert event.learner == licenses.hash_learner(license, LEARNER_ID)
+    assert event.origin == lms_origin(server)
+
+    # and when the LMS closes the SCO, the launcher finishes the LMS session
+    finish = "LMSFinish" if fmt == "scorm12" else "Terminate"
+    page.evaluate("() => { document.getElementById('sco').src = 'about:blank'; }")
+    page.wait_for_function(f"() => window.lmsLog.includes('{finish}')")
+    assert problems == []
+    page.close()
+
+    # when the license is revoked, the next launch shows the blocked page in place
+    licenses.revoke_license(license, actor=Actor.person(people.alice))
+    again = open_in_lms(browser, server, root, fmt, problems)
+    blocked = course_frame(again)
+    blocked.wait_for_selector("text=Access to this course has ended")
+    assert "/launch/v1/blocked?reason=revoked" in blocked.url
+    save_screenshot(again, f"dispatch-{fmt}-revoked")
+    assert LaunchEvent.objects.filter(license=license, outcome=LaunchOutcome.BLOCKED,
+                                      reason="revoked").count() == 1
+    again.close()
