@@ -281,6 +281,8 @@ def test_cli_writes_the_zip_and_refuses_to_overwrite(people: People, tmp_path: P
 def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     with pytest.raises(CommandError, match="no organisation with the slug 'nope'"):
         call_command("export", "org", "nope", "-o", str(tmp_path / "x.zip"))
-    with pytest.raises(CommandError, match="invalid choice: 'learner'"):
-        call_command("export", "learner", "someone@example.test")
+    with pytest.raises(CommandError, match="invalid choice: 'everything'"):
+        call_command("export", "everything", "acme")
+    with pytest.raises(CommandError, match="no organisation with the slug 'nope'"):
+        call_command("export", "learner", "lms-1", "--org", "nope")
     assert not (tmp_path / "x.zip").exists()
