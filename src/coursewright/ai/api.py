@@ -9,6 +9,7 @@ from pydantic import Field
 
 from coursewright.ai.models import GenerationJob
 from coursewright.api import principal
+from coursewright.audit.actor import Actor
 from coursewright.courses.api import VersionOut
 from coursewright.courses.models import CourseVersion
 from coursewright.orgs.access import get_scoped
@@ -83,11 +84,12 @@ class TranslateIn(Schema):
     provider: str = ""
 
 
-def _editable(request: HttpRequest, version_id: int) -> tuple[object, CourseVersion]:
+def _editable(request: HttpRequest, version_id: int) -> tuple[Actor, CourseVersion]:
+    """The draft's version and the caller, who must hold an authoring role in its org."""
     p = principal(request)
     version = get_scoped(CourseVersion, p, pk=version_id)
     p.require(version.org_id, AUTHORING_ROLES, "edit courses")
-    return p, version
+    return p.actor, version
 
 
 @ai_router.post("/versions/{version_id}/ai/regenerate-screen", response=VersionOut,
@@ -96,8 +98,8 @@ def regenerate_screen(request: HttpRequest, version_id: int,
                       body: RegenerateIn) -> CourseVersion:
     from coursewright.ai.actions import ai_edit
 
-    _p, version = _editable(request, version_id)
-    return ai_edit(version, actor=principal(request).actor, feature="regenerate_screen",
+    actor, version = _editable(request, version_id)
+    return ai_edit(version, actor=actor, feature="regenerate_screen",
                    provider=body.provider, screen_id=body.screen_id,
                    instruction=body.instruction)
 
@@ -107,8 +109,8 @@ def regenerate_screen(request: HttpRequest, version_id: int,
 def refine(request: HttpRequest, version_id: int, body: RefineIn) -> CourseVersion:
     from coursewright.ai.actions import ai_edit
 
-    _p, version = _editable(request, version_id)
-    return ai_edit(version, actor=principal(request).actor, feature="refine",
+    actor, version = _editable(request, version_id)
+    return ai_edit(version, actor=actor, feature="refine",
                    provider=body.provider, screen_ids=body.screen_ids, tone=body.tone,
                    reading_level=body.reading_level, length=body.length)
 
@@ -118,8 +120,8 @@ def refine(request: HttpRequest, version_id: int, body: RefineIn) -> CourseVersi
 def questions(request: HttpRequest, version_id: int, body: QuestionsIn) -> CourseVersion:
     from coursewright.ai.actions import ai_edit
 
-    _p, version = _editable(request, version_id)
-    return ai_edit(version, actor=principal(request).actor, feature="quiz",
+    actor, version = _editable(request, version_id)
+    return ai_edit(version, actor=actor, feature="quiz",
                    provider=body.provider, screen_id=body.screen_id, count=body.count)
 
 
@@ -128,7 +130,7 @@ def questions(request: HttpRequest, version_id: int, body: QuestionsIn) -> Cours
 def translate(request: HttpRequest, version_id: int, body: TranslateIn) -> Status[object]:
     from coursewright.ai.actions import translate_version
 
-    _p, version = _editable(request, version_id)
-    draft = translate_version(version, body.language, actor=principal(request).actor,
+    actor, version = _editable(request, version_id)
+    draft = translate_version(version, body.language, actor=actor,
                               provider=body.provider)
     return Status(201, draft)

@@ -23,7 +23,6 @@ Design note
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -336,8 +335,7 @@ def _plan_value(n: int, keys: list[str]) -> Callable[[str], Plan]:
     return validate
 
 
-def _screens_value(keys: list[str], refs: _Refs | None, ids: _Ids, now: datetime,
-                   titles: dict[str, str]) -> Callable[[str], list[tuple[str, Any]]]:
+def _screens_value(keys: list[str]) -> Callable[[str], list[tuple[str, Any]]]:
     def validate(text: str) -> list[tuple[str, Any]]:
         data = gateway.parse_json(text)
         if not isinstance(data, dict) or not isinstance(data.get("screens"), list):
@@ -433,7 +431,7 @@ def generate_course(ctx: Context, *, doc: ConvertedDocument | None, brief: str =
         titles = {k: t for k, t, _ in group}
         answer = ctx.ask("generate", system, "\n".join(lines), SCREENS_SCHEMA,
                          "course_screens",
-                         _screens_value([k for k, _, _ in group], refs, ids, now, titles))
+                         _screens_value([k for k, _, _ in group]))
 
         def prov(sources: list[str], answer: gateway.Answer[Any] = answer) -> Provenance:
             return _provenance(answer, sources, now)
@@ -496,7 +494,7 @@ def regenerate_screen(ctx: Context, content: CourseContent, screen_id: str,
     taken = {b.id for s in content.screens for b in s.blocks}
     ids = _Ids(taken)
     answer = ctx.ask("regenerate_screen", system, user, SCREENS_SCHEMA, "course_screens",
-                     _screens_value(["S1"], refs, ids, now, {"S1": screen.title}))
+                     _screens_value(["S1"]))
 
     def prov(sources: list[str]) -> Provenance:
         return _provenance(answer, sources, now)
@@ -505,9 +503,6 @@ def regenerate_screen(ctx: Context, content: CourseContent, screen_id: str,
     screens = list(content.screens)
     screens[index] = new
     return content.model_copy(update={"screens": screens})
-
-
-_TEXT_FIELDS = ("markdown",)
 
 
 def _texts(content: CourseContent, screen_ids: set[str] | None) -> dict[str, str]:
@@ -673,5 +668,3 @@ def add_questions(ctx: Context, content: CourseContent, screen_id: str,
     screens[index] = screen.model_copy(update={"blocks": blocks})
     return content.model_copy(update={"screens": screens})
 
-
-_WORD = re.compile(r"\w+")
