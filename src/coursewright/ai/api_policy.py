@@ -22,8 +22,6 @@ so ``coursewright.api`` is imported when a request runs, never when this module 
 
 # No ``from __future__ import annotations``: django-ninja reads the ``Query[...]``
 # parameter annotation at import time.
-import csv
-import io
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
@@ -236,29 +234,14 @@ LEDGER_CSV_COLUMNS = ("time_utc", "feature", "provider", "model", "region", "tok
                       "channel")
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet runs a cell that starts like a formula; model names and e-mail
-    # addresses come from outside, so such a cell is quoted as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def ledger_csv(entries: Iterable[LedgerEntry]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    from coursewright.csvexport import csv_lines
 
-    def line(values: Iterable[object]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([_cell(v) for v in values])
-        return buffer.getvalue()
-
-    yield line(LEDGER_CSV_COLUMNS)
-    for e in entries:
-        yield line((e.created_at.astimezone(UTC).isoformat(timespec="seconds"), e.feature,
-                    e.provider, e.model, e.region, e.tokens_in, e.tokens_out,
-                    redactions_text(e.redactions), e.latency_ms, e.outcome, e.reason, who(e),
-                    e.channel))
+    return csv_lines(LEDGER_CSV_COLUMNS, (
+        (e.created_at.astimezone(UTC).isoformat(timespec="seconds"), e.feature,
+         e.provider, e.model, e.region, e.tokens_in, e.tokens_out,
+         redactions_text(e.redactions), e.latency_ms, e.outcome, e.reason, who(e),
+         e.channel) for e in entries))
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ inside the dispatch package of ``GET /licenses/{id}/dispatch/{fmt}``.
 (No postponed annotations here: query schemas are resolved at runtime.)
 """
 
-import csv
-import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -288,25 +286,11 @@ def _row(event: LaunchEvent) -> dict[str, Any]:
             "origin": event.origin}
 
 
-def _csv_cell(value: Any) -> Any:
-    # the origin is whatever the caller's browser (or script) sent: never let a
-    # spreadsheet read it as a formula
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def _csv(events: QuerySet[LaunchEvent]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    writer.writerow(EXPORT_COLUMNS)
-    for event in events.iterator(chunk_size=1000):
-        row = _row(event)
-        writer.writerow([_csv_cell(row[c]) for c in EXPORT_COLUMNS])
-        yield buffer.getvalue()
-        buffer.seek(0)
-        buffer.truncate()
-    yield buffer.getvalue()
+    from coursewright.csvexport import csv_lines
+
+    return csv_lines(EXPORT_COLUMNS, ([_row(e)[c] for c in EXPORT_COLUMNS]
+                                      for e in events.iterator(chunk_size=1000)))
 
 
 def _json_array(events: QuerySet[LaunchEvent]) -> Iterator[str]:

@@ -40,8 +40,6 @@ Guarantees:
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -306,26 +304,11 @@ def history_records(steps: Iterable[Deployment]) -> Iterator[HistoryRecord]:
         yield HistoryRecord.of(step)
 
 
-def _cell(value: object) -> str:
-    text = "" if value is None else str(value)
-    # A spreadsheet runs a cell that starts like a formula, and a reason is anyone's
-    # text: such a cell is quoted as text.
-    return "'" + text if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
-
-
 def history_csv(records: Iterable[HistoryRecord]) -> Iterator[str]:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
+    from coursewright.csvexport import csv_lines
 
-    def line(values: Iterable[object]) -> str:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerow([_cell(v) for v in values])
-        return buffer.getvalue()
-
-    yield line(CSV_COLUMNS)
-    for r in records:
-        yield line(getattr(r, name) for name in CSV_COLUMNS)
+    return csv_lines(CSV_COLUMNS, ([getattr(r, name) for name in CSV_COLUMNS]
+                                   for r in records))
 
 
 def history_json(course: Course, records: Iterable[HistoryRecord]) -> str:
