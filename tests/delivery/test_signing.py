@@ -97,7 +97,7 @@ def test_rotation_keeps_old_tokens_until_the_key_is_retired(
     assert parts(new_token)[0]["kid"] == new_kid
     assert {k["kid"] for k in signing.jwks()["keys"]} == {old_kid, new_kid}
     # when the old key is retired: its tokens stop, the new ones go on
-    assert "Retired" in run("retire-signing", old_kid)
+    assert "Retired" in run("retire-signing", "--", old_kid)
     assert launches(old_token, live) == "unknown_key"
     assert launches(new_token, live) == "ok"
     assert {k["kid"] for k in signing.jwks()["keys"]} == {new_kid}
@@ -109,10 +109,21 @@ def test_rotation_keeps_old_tokens_until_the_key_is_retired(
 
 def test_the_active_key_cannot_be_retired(licensed: tuple[License, str]) -> None:
     with pytest.raises(CommandError, match="active signing key"):
-        run("retire-signing", signing.active_kid())
+        run("retire-signing", "--", signing.active_kid())
     with pytest.raises(CommandError, match="no signing key"):
-        run("retire-signing", "nope")
+        run("retire-signing", "--", "nope")
     assert "active" in run("list-signing")
+
+
+def test_a_kid_beginning_with_a_dash_can_be_retired(settings: Any,
+                                                     licensed: tuple[License, str]) -> None:
+    # one thumbprint in 64 begins with "-": the CLI must still take it after "--"
+    run("rotate-signing")
+    path = key_file(settings)
+    data = json.loads(path.read_text())
+    old = next(k for k in data["keys"] if k["state"] != "active")
+    with pytest.raises(CommandError, match="no signing key"):
+        run("retire-signing", "--", "-" + old["kid"][1:])
 
 
 def test_a_change_by_another_process_is_seen_on_the_next_launch(

@@ -20,7 +20,7 @@ Design, and what it guarantees:
 - **States.** ``active`` signs new tokens (exactly one, made on first use);
   ``verifying`` no longer signs but still verifies tokens it signed earlier. ``keys
   rotate-signing`` makes a new active key and turns the old one into a verifying key;
-  ``keys retire-signing KID`` removes a verifying key (never the active one), after
+  ``keys retire-signing -- KID`` removes a verifying key (never the active one), after
   which every token it signed is refused as ``unknown_key``. Retired kids are listed so
   they are never reused.
 - **Changes reach running processes.** The file is changed under an exclusive lock and

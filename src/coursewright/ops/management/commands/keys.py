@@ -7,7 +7,7 @@
     coursewright keys list-signing       the token-signing keys and their states
     coursewright keys rotate-signing     a new active token-signing key; the old one keeps
                                          verifying the tokens it signed
-    coursewright keys retire-signing KID remove a verifying key: its tokens stop working
+    coursewright keys retire-signing -- KID remove a verifying key: its tokens stop working
 """
 
 from __future__ import annotations
@@ -74,7 +74,7 @@ def _key_ids(text: str) -> list[str]:
 class Command(BaseCommand):
     help = ("Keys: `keys backup -o PATH` copies the keyring; `keys rotate-master`; "
             "token-signing keys: `keys list-signing`, `keys rotate-signing`, "
-            "`keys retire-signing KID`.")
+            "`keys retire-signing -- KID`.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(
@@ -109,7 +109,10 @@ class Command(BaseCommand):
             description="Remove a verifying signing key. Every token it signed is refused "
                         "from the next launch on (mint new tokens first). The active key "
                         "cannot be retired: rotate first.")
-        retire.add_argument("kid", help="the key's id, as `keys list-signing` shows it")
+        # A kid is a base64url thumbprint and may begin with "-": after "--" argparse
+        # takes it as the value, not as an option.
+        retire.add_argument("kid", help="the key's id, as `keys list-signing` shows it; "
+                            "write `--` before it (a kid may begin with '-')")
 
     def handle(self, *args: Any, **options: Any) -> None:
         action = options["action"]
@@ -142,7 +145,7 @@ class Command(BaseCommand):
             self.stdout.write(
                 f"The previous key {old} now only verifies: tokens it signed keep working. "
                 "Mint new tokens for the licenses that use it (POST /api/v1/licenses/{id}/"
-                f"token), then retire it with `coursewright keys retire-signing {old}`.")
+                f"token), then retire it with `coursewright keys retire-signing -- {old}`.")
 
     def _retire_signing(self, kid: str) -> None:
         try:
