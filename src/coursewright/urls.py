@@ -8,5 +8,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("api/player/v1/", player_api.urls),
     # the Gatekeeper (licensed launches) and the token-signing public keys
     path("", include("coursewright.delivery.gatekeeper_views")),
+    # what a launched course reports back (progress, runtime errors)
+    path("", include("coursewright.delivery.reports")),
     path("", include("coursewright.web.urls")),
 ]

@@ -115,13 +115,13 @@ def test_the_allowed_path_is_a_handful_of_queries(live: Live,
     # when they launch again
     with CaptureQueriesContext(connection) as queries:
         assert go(token, live).allowed
-    # then: one read (license, course on it, production deployment), the session, the
-    # event, the learner upsert and the launch counter (+ the transaction's savepoint
-    # and its release: the test itself runs in a transaction)
+    # then: one read (license, course on it, production deployment), the learner's
+    # latest attempt, the session, the event, the learner upsert and the launch counter
+    # (+ the transaction's savepoint and its release: the test itself runs in one)
     statements = [q["sql"] for q in queries.captured_queries
                   if "SAVEPOINT" not in q["sql"].upper()]
-    assert len(statements) == 5, statements
-    assert statements[0].startswith("SELECT")
+    assert len(statements) == 6, statements
+    assert statements[0].startswith("SELECT") and statements[1].startswith("SELECT")
 
 
 # --- token attacks ---------------------------------------------------------------------

@@ -12,7 +12,14 @@ from django.core.management import call_command
 from coursewright.audit.actor import Actor
 from coursewright.audit.models import AuditEvent
 from coursewright.delivery import gatekeeper
-from coursewright.delivery.models import LaunchEvent, LaunchSession, LicenseLearner
+from coursewright.delivery.models import (
+    LaunchEvent,
+    LaunchProgress,
+    LaunchSession,
+    LicenseLearner,
+    PlayerError,
+)
+from coursewright.delivery.reports import record_player_error, record_progress
 from coursewright.privacy.learners import delete_learner, export_learner
 from tests.conftest import People, client_for
 from tests.delivery.test_licenses_fixtures import deployed_course, issue
@@ -22,6 +29,11 @@ def _launch(token: str, live: Any, learner: str) -> None:
     decision = gatekeeper.launch(token, course_uid=str(live.course.uid), learner_id=learner,
                                  origin="")
     assert decision.allowed, decision
+    session = gatekeeper.live_session(decision.session)
+    assert session is not None
+    record_progress(session, "scorm12", {"cmi.core.lesson_status": "passed",
+                                         "cmi.core.score.raw": "80"})
+    record_player_error(session, "lms", "LMSCommit was refused", "error code 301")
 
 
 def _setup(people: People) -> dict[str, Any]:
@@ -43,7 +55,10 @@ def test_delete_removes_only_that_learners_rows_and_leaves_a_receipt(people: Peo
     acme_events = LaunchEvent.objects.filter(org=people.acme).count()
     receipt = delete_learner(people.acme, "lms-77", actor=Actor.person(people.alice),
                              reason="GDPR request 12")
-    assert receipt.counts == {"launch_events": 4, "launch_sessions": 4, "license_learners": 2}
+    assert receipt.counts == {"launch_events": 4, "launch_progress": 4, "player_errors": 4,
+                              "launch_sessions": 4, "license_learners": 2}
+    assert LaunchProgress.objects.filter(org=people.acme).count() == 1  # lms-other
+    assert PlayerError.objects.filter(org=people.acme).count() == 1
     assert LaunchEvent.objects.filter(org=people.acme).count() == acme_events - 4
     assert LaunchEvent.objects.filter(org=people.acme).count() == 1  # lms-other
     assert LaunchSession.objects.filter(org=people.acme).count() == 1
@@ -61,6 +76,9 @@ def test_export_lists_the_learners_rows(people: People) -> None:
     data = export_learner(people.acme, "lms-77", actor=Actor.person(people.alice))
     assert len(data["launch_events"]) == 4
     assert len(data["launch_sessions"]) == 4
+    assert [p["completion"] for p in data["launch_progress"]] == ["completed"] * 4
+    assert {p["score"] for p in data["launch_progress"]} == {0.8}
+    assert [e["message"] for e in data["player_errors"]] == ["LMSCommit was refused"] * 4
     assert len(data["pseudonyms"]) == 2
     assert "lms-77" not in json.dumps(data)
     assert AuditEvent.objects.filter(action="learner.read", org=people.acme).exists()

@@ -145,3 +145,32 @@ def test_other_organisations_are_untouched(people: People, old_data: dict[str, A
 def test_an_audit_log_rule_says_how_the_log_is_pruned(people: People) -> None:
     set_retention(people.acme, {"audit_log": 365}, actor=Actor.person(people.alice))
     assert "audit prune --older-than-days" in str(purge_org(people.acme)["audit_log"])
+
+
+def test_runtime_reports_follow_their_categories(people: People) -> None:
+    """Player errors are launch logs; launched attempts' progress is a learner record."""
+    from coursewright.delivery import gatekeeper
+    from coursewright.delivery.models import LaunchProgress, PlayerError
+    from coursewright.delivery.reports import record_player_error, record_progress
+    from tests.delivery.test_licenses_fixtures import deployed_course, issue
+
+    live = deployed_course(people.acme, people.bob)
+    _, token = issue(people, [live.course])
+    sessions = []
+    for learner in ("old", "new"):
+        decision = gatekeeper.launch(token, course_uid=str(live.course.uid),
+                                     learner_id=learner, origin="")
+        session = gatekeeper.live_session(decision.session)
+        assert session is not None
+        record_progress(session, "scorm12", {"cmi.core.lesson_status": "incomplete"})
+        record_player_error(session, "script", "boom")
+        sessions.append(session)
+    long_ago = timezone.now() - timedelta(days=40)
+    LaunchProgress.objects.filter(session=sessions[0]).update(updated_at=long_ago)
+    PlayerError.objects.filter(session=sessions[0]).update(created_at=long_ago)
+    set_retention(people.acme, {"launch_logs": 30, "learner_records": 30},
+                  actor=Actor.person(people.alice))
+    report = purge_org(people.acme)
+    assert report["learner_records"] == 1
+    assert list(LaunchProgress.objects.values_list("session", flat=True)) == [sessions[1].pk]
+    assert list(PlayerError.objects.values_list("session", flat=True)) == [sessions[1].pk]

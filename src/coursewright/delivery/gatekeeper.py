@@ -32,12 +32,17 @@ Design, and what it guarantees:
   the license, course and deployment as far as they were known).
 - **Launch sessions.** An allowed launch creates a ``LaunchSession`` with a random
   credential (256 bits, returned once; only its SHA-256 is stored) that names the
-  deployment and version the learner got, so the rest of the attempt stays on them.
+  deployment and version the learner got, so the rest of the attempt stays on them. A
+  learner whose latest reported attempt on the license and course is not completed
+  (``LaunchProgress``) is launched on that attempt's deployment and version again, so a
+  promotion or rollback never moves anyone mid-attempt (the bookmark and suspend data
+  the LMS keeps belong to that version).
 
 Cost: one signature verification (~90 µs) and five indexed statements on the allowed
 path: one SELECT (license, course on it, production deployment and version), the
 session and the event, the learner upsert and the launch counter (one more for a new
-learner's counter).
+learner's counter, and one indexed SELECT of the learner's latest attempt when the LMS
+names a learner).
 """
 
 from __future__ import annotations
@@ -59,9 +64,11 @@ from coursewright.delivery.licenses import hash_learner, read_token, request_ori
 from coursewright.delivery.models import (
     Channel,
     ChannelName,
+    Completion,
     Deployment,
     LaunchEvent,
     LaunchOutcome,
+    LaunchProgress,
     LaunchSession,
     License,
     LicenseLearner,
@@ -325,17 +332,22 @@ def launch(token: str, *, course_uid: str | uuid.UUID | None = None,
     if license.max_learners is not None and not learner:
         return refuse_for_license("no_learner", facts.course_id, facts.deployment_id)
 
+    deployment_id, deployment_uid = facts.deployment_id, facts.deployment_uid
+    version_id, version_number = facts.version_id, facts.version_number
+    if learner and (unfinished := _unfinished(license.pk, facts.course_id, learner)):
+        deployment_id, deployment_uid, version_id, version_number = unfinished
+
     secret = secrets.token_urlsafe(32)
     expires_at = now + SESSION_TTL
     try:
         with transaction.atomic():
             LaunchSession.objects.create(
                 org_id=license.org_id, license=license, course_id=facts.course_id,
-                deployment_id=facts.deployment_id, version_id=facts.version_id,
+                deployment_id=deployment_id, version_id=version_id,
                 learner=learner, secret_hash=hashlib.sha256(secret.encode()).hexdigest(),
                 created_at=now, expires_at=expires_at)
             _record(outcome=LaunchOutcome.LAUNCHED, reason="", license=license,
-                    course_id=facts.course_id, deployment_id=facts.deployment_id,
+                    course_id=facts.course_id, deployment_id=deployment_id,
                     learner=learner, origin=stored_origin)
             # the counters last: the license row stays locked only until the commit
             # a learner new to this license takes one of its slots
@@ -348,8 +360,22 @@ def launch(token: str, *, course_uid: str | uuid.UUID | None = None,
         return refuse_for_license(refused.reason, facts.course_id, facts.deployment_id)
     return LaunchDecision(True, origin_allowed=origin_ok, session=secret,
                           session_expires_at=expires_at, course_uid=str(facts.course_uid),
-                          deployment_uid=str(facts.deployment_uid),
-                          version=facts.version_number)
+                          deployment_uid=str(deployment_uid), version=version_number)
+
+
+def _unfinished(license_id: int, course_id: int,
+                learner: str) -> tuple[int, uuid.UUID, int, int] | None:
+    """The deployment and version of the learner's latest attempt on this license and
+    course when it is not completed (the relay reported it): a learner in the middle of
+    an attempt is launched on the version they started, whatever was promoted since."""
+    row = (LaunchProgress.objects
+           .filter(license_id=license_id, course_id=course_id, learner=learner)
+           .order_by("-id")
+           .values_list("completion", "deployment_id", "deployment__uid", "version_id",
+                        "version__number").first())
+    if row is None or row[0] == Completion.COMPLETED or row[1] is None or row[3] is None:
+        return None
+    return row[1], row[2], row[3], row[4]
 
 
 def live_session(secret: str) -> LaunchSession | None:

@@ -181,3 +181,94 @@ class LaunchSession(models.Model):
 
     def __str__(self) -> str:
         return f"launch session {self.pk} on license {self.license_id}"
+
+
+class Completion(models.TextChoices):
+    NOT_ATTEMPTED = "not_attempted", "Not attempted"
+    INCOMPLETE = "incomplete", "Incomplete"
+    COMPLETED = "completed", "Completed"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class Success(models.TextChoices):
+    PASSED = "passed", "Passed"
+    FAILED = "failed", "Failed"
+    UNKNOWN = "unknown", "Unknown"
+
+
+class LaunchProgress(models.Model):
+    """What one launched attempt reported back to the platform (the dispatch relay sends
+    the runtime's status and score on every commit): the raw material of the platform's
+    completion records, keyed to the hashed learner id only.
+
+    One row per launch session; it outlives the session (launch logs and learner records
+    have retention rules of their own). A learner whose latest attempt on a license and
+    course is not completed is launched on that attempt's version again, so a promotion
+    never moves anyone mid-attempt."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    session = models.OneToOneField(LaunchSession, on_delete=models.SET_NULL, null=True,
+                                   related_name="progress")
+    license = models.ForeignKey(License, on_delete=models.SET_NULL, null=True,
+                                related_name="+")
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="+")
+    deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True,
+                                   related_name="+")
+    version = models.ForeignKey("courses.CourseVersion", on_delete=models.SET_NULL,
+                                null=True, related_name="+")
+    learner = models.CharField(max_length=64, blank=True)  # hashed, as on LaunchEvent
+    completion = models.CharField(max_length=14, choices=Completion.choices,
+                                  default=Completion.NOT_ATTEMPTED)
+    success = models.CharField(max_length=8, choices=Success.choices,
+                               default=Success.UNKNOWN)
+    score = models.FloatField(null=True)  # scaled, 0..1
+    progress = models.FloatField(null=True)  # 0..1, share of the course seen
+    reports = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField()
+    updated_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["course", "updated_at"]),
+                   models.Index(fields=["license", "course", "learner", "-id"])]
+
+    def __str__(self) -> str:
+        return f"progress {self.completion}/{self.success} of session {self.session_id}"
+
+
+class PlayerErrorKind(models.TextChoices):
+    SCRIPT = "script", "Script error"
+    LMS = "lms", "LMS call failed"
+    CONTENT = "content", "Course file failed to load"
+
+
+class PlayerError(models.Model):
+    """A runtime error the player reported during a launch session (a script error, an
+    LMS call the client LMS refused, a course file that did not load). The message is
+    sealed under the organisation's key: it is text from a learner's browser."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    session = models.ForeignKey(LaunchSession, on_delete=models.SET_NULL, null=True,
+                                related_name="+")
+    license = models.ForeignKey(License, on_delete=models.SET_NULL, null=True,
+                                related_name="+")
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="+")
+    deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True,
+                                   related_name="+")
+    version = models.ForeignKey("courses.CourseVersion", on_delete=models.SET_NULL,
+                                null=True, related_name="+")
+    learner = models.CharField(max_length=64, blank=True)  # hashed, as on LaunchEvent
+    kind = models.CharField(max_length=10, choices=PlayerErrorKind.choices)
+    message = EncryptedTextField()
+    detail = EncryptedTextField(null=True)  # where: source:line, the LMS call and code
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-id"]
+        indexes = [models.Index(fields=["course", "created_at"]),
+                   models.Index(fields=["org", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} error in session {self.session_id}"

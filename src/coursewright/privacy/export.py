@@ -174,6 +174,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
     ai = _ai(org)
     gradings = _gradings(org)
     licenses, launches = _licenses(org)
+    progress, player_errors = _runtime_reports(org)
     versions = [v for c in courses for v in c["versions"]]
     deployments = sum(len(c["deployments"]) for c in courses)
     return {
@@ -194,6 +195,8 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
         "gradings": gradings,
         "licenses": licenses,
         "launch_events": launches,
+        "launch_progress": progress,
+        "player_errors": player_errors,
         "missing_files": files.missing,
         "counts": {
             "members": len(members),
@@ -213,6 +216,8 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
                if licenses or launches else {}),
             # counted only when there are some, like the deletion receipt's newer kinds
             **({"deployments": deployments} if deployments else {}),
+            **({"launch_progress": len(progress)} if progress else {}),
+            **({"player_errors": len(player_errors)} if player_errors else {}),
         },
     }
 
@@ -261,6 +266,32 @@ def _licenses(org: Organisation) -> tuple[list[dict[str, Any]], list[dict[str, A
         "reason": e.reason, "origin": e.origin, "created_at": _iso(e.created_at),
     } for e in LaunchEvent.objects.filter(org=org).order_by("id")]
     return licenses, launches
+
+
+def _runtime_reports(org: Organisation) -> tuple[list[dict[str, Any]],
+                                                  list[dict[str, Any]]]:
+    """What launched courses reported back: progress per launch session and runtime
+    errors (learners appear only as the per-license hash)."""
+    from coursewright.delivery.models import LaunchProgress, PlayerError
+
+    return [progress_row(p) for p in LaunchProgress.objects.filter(org=org).order_by("id")], [
+        player_error_row(e) for e in PlayerError.objects.filter(org=org).order_by("id")]
+
+
+def progress_row(p: Any) -> dict[str, Any]:
+    return {"id": p.pk, "license_id": p.license_id, "course_id": p.course_id,
+            "deployment_id": p.deployment_id, "version_id": p.version_id,
+            "learner": p.learner, "completion": p.completion, "success": p.success,
+            "score": p.score, "progress": p.progress, "reports": p.reports,
+            "created_at": _iso(p.created_at), "updated_at": _iso(p.updated_at),
+            "completed_at": _iso(p.completed_at)}
+
+
+def player_error_row(e: Any) -> dict[str, Any]:
+    return {"id": e.pk, "license_id": e.license_id, "course_id": e.course_id,
+            "deployment_id": e.deployment_id, "version_id": e.version_id,
+            "learner": e.learner, "kind": e.kind, "message": e.message, "detail": e.detail,
+            "created_at": _iso(e.created_at)}
 
 
 def _gradings(org: Organisation) -> list[dict[str, Any]]:

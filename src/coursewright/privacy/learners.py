@@ -31,6 +31,7 @@ from django.utils import timezone
 from coursewright.audit.actions import record_event, record_read
 from coursewright.errors import Invalid
 from coursewright.privacy.deletion import DeletionReceipt
+from coursewright.privacy.export import player_error_row, progress_row
 
 if TYPE_CHECKING:
     from coursewright.audit.actor import Actor
@@ -56,7 +57,13 @@ def _pseudonyms(org: Organisation, learner_id: str) -> dict[int, str]:
 def _rows(org: Organisation, pseudonyms: dict[int, str]) -> dict[str, Any]:
     from django.db.models import Q
 
-    from coursewright.delivery.models import LaunchEvent, LaunchSession, LicenseLearner
+    from coursewright.delivery.models import (
+        LaunchEvent,
+        LaunchProgress,
+        LaunchSession,
+        LicenseLearner,
+        PlayerError,
+    )
 
     def match(field: str = "license_id") -> Q:
         q = Q(pk__in=[])
@@ -66,6 +73,8 @@ def _rows(org: Organisation, pseudonyms: dict[int, str]) -> dict[str, Any]:
 
     return {
         "launch_events": LaunchEvent.objects.filter(match(), org=org),
+        "launch_progress": LaunchProgress.objects.filter(match(), org=org),
+        "player_errors": PlayerError.objects.filter(match(), org=org),
         "launch_sessions": LaunchSession.objects.filter(match(), org=org),
         "license_learners": LicenseLearner.objects.filter(match(), license__org=org),
     }
@@ -88,12 +97,16 @@ def export_learner(org: Organisation, learner_id: str, *, actor: Actor) -> dict[
             "version_id": s.version_id, "created_at": s.created_at.isoformat(),
             "expires_at": s.expires_at.isoformat(),
         } for s in rows["launch_sessions"].order_by("id")],
+        "launch_progress": [progress_row(p) for p in rows["launch_progress"].order_by("id")],
+        "player_errors": [player_error_row(e) for e in rows["player_errors"].order_by("id")],
         "licenses_seen_on": sorted(r.license_id for r in rows["license_learners"]),
         "not_included": [NOT_LINKABLE],
     }
     record_read(org=org, actor=actor, object_type="learner", object_id=0,
                 details={"what": "learner export",
-                         "records": len(data["launch_events"]) + len(data["launch_sessions"])})
+                         "records": sum(len(data[k]) for k in (
+                             "launch_events", "launch_sessions", "launch_progress",
+                             "player_errors"))})
     return data
 
 

@@ -18,11 +18,13 @@ applies every rule and writes one receipt per organisation and category to the a
   not applied per organisation.
 - ``ai_ledger``: ledger rows (and the encrypted prompts an org opted to keep) older than
   the rule are deleted.
-- ``launch_logs``: launch events older than the rule, and launch sessions that ended
-  before it, are deleted.
-- ``learner_records``: the rule is stored now; each purge
-  is added with the feature that stores that data (registered in ``PURGERS``), so a rule
-  never silently does nothing: ``purge_org`` reports categories it cannot apply.
+- ``launch_logs``: launch events and player runtime errors older than the rule, and
+  launch sessions that ended before it, are deleted.
+- ``learner_records``: progress reported by launched attempts whose last report is older
+  than the rule; features that store more learner records chain their purge after it
+  (``assist`` for gradings). Each purge is added with the feature that stores that data
+  (registered in ``PURGERS``), so a rule never silently does nothing: ``purge_org``
+  reports categories it cannot apply.
 """
 
 from __future__ import annotations
@@ -100,16 +102,27 @@ def _purge_ai_ledger(org: Organisation, cutoff: datetime) -> int:
 
 
 def _purge_launch_logs(org: Organisation, cutoff: datetime) -> int:
-    from coursewright.delivery.models import LaunchEvent, LaunchSession
+    from coursewright.delivery.models import LaunchEvent, LaunchSession, PlayerError
 
     events, _ = LaunchEvent.objects.filter(org=org, created_at__lt=cutoff).delete()
+    errors, _ = PlayerError.objects.filter(org=org, created_at__lt=cutoff).delete()
     sessions, _ = LaunchSession.objects.filter(org=org, expires_at__lt=cutoff).delete()
-    return events + sessions
+    return events + errors + sessions
+
+
+def _purge_launch_progress(org: Organisation, cutoff: datetime) -> int:
+    """Learner records of launched attempts, by their last report (other features chain
+    their learner records after this one)."""
+    from coursewright.delivery.models import LaunchProgress
+
+    count, _ = LaunchProgress.objects.filter(org=org, updated_at__lt=cutoff).delete()
+    return count
 
 
 PURGERS: dict[str, Purger] = {
     Category.AI_LEDGER: _purge_ai_ledger,
     Category.LAUNCH_LOGS: _purge_launch_logs,
+    Category.LEARNER_RECORDS: _purge_launch_progress,
     Category.UPLOADS: _purge_uploads,
     Category.EXTRACTED_TEXT: _purge_extracted_text,
     Category.DRAFTS: _purge_drafts,

@@ -23,6 +23,14 @@
  *   which must be one of the origins the platform allows to frame this page (listed in
  *   this script tag's data-origins; empty: any). Replies are accepted only from the
  *   parent window at that origin.
+ *
+ * Reports to the platform (same origin as this page, no cookies): on every Commit and
+ * Finish/Terminate, the status, score and progress elements of the cache go to
+ * `launch/v1/progress` (only when they changed since the last report); a call the LMS
+ * refused, a script error and a course file that failed to load go to
+ * `launch/v1/errors` (at most MAX_ERRORS per page). Both carry the launch session's
+ * credential (the page address holds it) in `X-Coursewright-Session` and use
+ * `keepalive`, so the last report survives the page closing.
  */
 (function () {
   "use strict";
@@ -51,8 +59,67 @@
   });
 
   var state = { initialized: false, finished: false, error: "0", nextId: 1,
-                pending: {}, failures: [] };
+                pending: {}, failures: [], reports: 0 };
   window.cwRelay = state;
+
+  // ---------------------------------------------------------------- reports
+  var MAX_ERRORS = 20;
+  var sessionMatch = /\/launch\/v1\/play\/([A-Za-z0-9_-]+)\//.exec(window.location.pathname);
+  var session = sessionMatch ? sessionMatch[1] : "";
+  var base = script && script.src ? script.src : window.location.href;
+  var PROGRESS_KEYS = format === "scorm12"
+    ? ["cmi.core.lesson_status", "cmi.core.score.raw", "cmi.core.score.min",
+       "cmi.core.score.max"]
+    : ["cmi.completion_status", "cmi.success_status", "cmi.score.scaled", "cmi.score.raw",
+       "cmi.score.min", "cmi.score.max", "cmi.progress_measure"];
+  var lastProgress = "";
+  var errorsSent = 0;
+
+  function report(name, body) {
+    if (!session) return;
+    try {
+      window.fetch(new URL(name, base).href, {
+        method: "POST", credentials: "omit", cache: "no-store", keepalive: true,
+        headers: { "Content-Type": "application/json", "X-Coursewright-Session": session },
+        body: JSON.stringify(body)
+      }).then(function () { state.reports++; }, function () { /* best effort */ });
+    } catch (e) { /* reporting never breaks the course */ }
+  }
+
+  function reportProgress() {
+    var values = {};
+    PROGRESS_KEYS.forEach(function (k) {
+      if (Object.prototype.hasOwnProperty.call(cache, k)) values[k] = cache[k];
+    });
+    var text = JSON.stringify(values);
+    if (text === lastProgress) return;
+    lastProgress = text;
+    report("progress", { format: format, values: values });
+  }
+
+  function reportError(kind, message, detail) {
+    if (errorsSent >= MAX_ERRORS) return;
+    errorsSent++;
+    report("errors", { kind: kind, message: String(message || kind).slice(0, 500),
+                       detail: String(detail || "").slice(0, 500) });
+  }
+
+  window.addEventListener("error", function (event) {
+    var target = event.target;
+    if (target && target !== window && target.tagName) {
+      // a course file (image, script, style) that did not load; the address without its
+      // query (signed URLs carry their signature there)
+      var src = String(target.currentSrc || target.src || target.href || "").split("?")[0];
+      reportError("content", target.tagName.toLowerCase() + " failed to load", src);
+    } else {
+      reportError("script", event.message,
+                  (event.filename || "").split("?")[0] + ":" + (event.lineno || 0));
+    }
+  }, true);
+  window.addEventListener("unhandledrejection", function (event) {
+    var why = event.reason;
+    reportError("script", why && why.message ? why.message : String(why), "promise");
+  });
 
   function post(method, args) {
     var id = state.nextId++;
@@ -66,7 +133,10 @@
     if (!d || d.cw !== "scorm-result" || !Object.prototype.hasOwnProperty.call(state.pending, d.id)) return;
     var method = state.pending[d.id];
     delete state.pending[d.id];
-    if (d.result !== "true") state.failures.push({ method: method, error: String(d.error) });
+    if (d.result !== "true") {
+      state.failures.push({ method: method, error: String(d.error) });
+      reportError("lms", method + " was refused by the LMS", "error code " + String(d.error));
+    }
   });
 
   var interactionId = /^cmi\.interactions\.(\d+)\.id$/;
@@ -96,6 +166,7 @@
       state.finished = true;
       state.error = "0";
       post(name, [""]);
+      reportProgress();
       return "true";
     },
     get: function (element) {
@@ -122,6 +193,7 @@
       if (!running(CODES.commitBefore, CODES.commitAfter)) return "false";
       state.error = "0";
       post(name, [""]);
+      reportProgress();
       return "true";
     }
   };
