@@ -119,7 +119,7 @@ def test_other_bad_input_is_refused(people: People, live: Live) -> None:
 def test_status_rules(people: People, live: Live) -> None:
     license, _ = issue(people, [live.course])
     actor = alice(people)
-    with pytest.raises(Conflict, match="Only a suspended license"):
+    with pytest.raises(Conflict, match="Only a suspended or revoked license"):
         licenses.reinstate_license(license, actor=actor)
     licenses.suspend_license(license, actor=actor, reason="unpaid invoice")
     with pytest.raises(Conflict, match="Only an active license"):
@@ -127,9 +127,8 @@ def test_status_rules(people: People, live: Live) -> None:
     licenses.reinstate_license(license, actor=actor, reason="paid")
     licenses.suspend_license(license, actor=actor)
     licenses.revoke_license(license, actor=actor, reason="contract ended")
-    # revoked is final
-    for action in (licenses.reinstate_license, licenses.suspend_license,
-                   licenses.revoke_license):
+    # a revoked license can be neither suspended nor revoked again
+    for action in (licenses.suspend_license, licenses.revoke_license):
         with pytest.raises(Conflict) as refused:
             action(license, actor=actor)
         assert refused.value.status == 409
@@ -140,6 +139,9 @@ def test_status_rules(people: People, live: Live) -> None:
     license.refresh_from_db()
     assert license.status == LicenseStatus.REVOKED
     assert license.status_changed_at
+    # but it can be reinstated (the contract was renewed), straight from revoked
+    assert licenses.reinstate_license(license, actor=actor, reason="renewed").status == (
+        "active")
     assert [(a, b, af) for a, b, af in audit_rows(license)][1:] == [
         ("license.suspended", {"status": "active"},
          {"status": "suspended", "reason": "unpaid invoice"}),
@@ -147,6 +149,7 @@ def test_status_rules(people: People, live: Live) -> None:
         ("license.suspended", {"status": "active"}, {"status": "suspended", "reason": ""}),
         ("license.revoked", {"status": "suspended"},
          {"status": "revoked", "reason": "contract ended"}),
+        ("license.reinstated", {"status": "revoked"}, {"status": "active", "reason": "renewed"}),
     ]
 
 

@@ -128,11 +128,13 @@ def test_changes_and_status_over_the_api(people: People, live: Live) -> None:
         "active")
     assert send(alice, "POST", f"{url}/revoke", {"reason": "ended"}).json()["status"] == (
         "revoked")
-    again = send(alice, "POST", f"{url}/reinstate")
-    assert (again.status_code, again.json()["error"]["code"]) == (409, "wrong_status")
     assert send(alice, "POST", f"{url}/token").status_code == 409
+    assert send(alice, "POST", f"{url}/suspend").json()["error"]["code"] == "wrong_status"
     assert alice.get(f"{BASE}?status=revoked").json()["count"] == 1
     assert alice.get(f"{BASE}?status=active").json()["count"] == 0
+    again = send(alice, "POST", f"{url}/reinstate")
+    assert (again.status_code, again.json()["status"]) == (200, "active")
+    assert send(alice, "POST", f"{url}/reinstate").json()["error"]["code"] == "wrong_status"
     revoked = AuditEvent.objects.filter(action="license.revoked").get()
     assert revoked.after == {"status": "revoked", "reason": "ended"}
 

@@ -216,7 +216,7 @@ def revoke_license(request: HttpRequest, license_id: int,
 
 
 @router.post("/{license_id}/reinstate", response=LicenseOut,
-             summary="Reinstate a suspended license (a revoked one stays revoked)")
+             summary="Reinstate a suspended or revoked license (its tokens work again)")
 def reinstate_license(request: HttpRequest, license_id: int,
                       body: StatusChangeIn | None = None) -> License:
     license = _license(request, license_id, manage="reinstate licenses")

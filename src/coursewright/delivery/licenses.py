@@ -15,9 +15,12 @@ Design, and what it guarantees:
   Because ``exp`` is in the token, extending an expiry needs a freshly minted token;
   shortening it works at once (the row's ``expires_at`` is checked too).
 - **Status.** ``active`` → ``suspended`` (a pause) → ``active`` again (reinstate);
-  ``active`` or ``suspended`` → ``revoked``, which is final: a revoked license is
-  never reinstated or edited (issue a new one). Each change is a conditional update,
-  so two concurrent changes cannot both apply, and each writes its audit row.
+  ``active`` or ``suspended`` → ``revoked`` (the end of the contract): a revoked license
+  is not edited and mints no tokens, but it can be reinstated (the contract is renewed),
+  and then its existing tokens launch again; issue a new license when old tokens must
+  never work again. Each change is a conditional update from the status the caller saw
+  (a stale view cannot undo a change made meanwhile, e.g. reinstate what was just
+  revoked), so two concurrent changes cannot both apply, and each writes its audit row.
 - **Origins** are exact ``scheme://host[:port]`` values (http or https, no path,
   query, fragment or credentials; lower-cased, default port dropped), compared exactly
   with the browser's ``Origin`` header. An empty list means "any origin, or none".
@@ -309,6 +312,9 @@ def _change_status(license: License, *, to: str, allowed_from: Sequence[str], ac
     with transaction.atomic():
         before = (License.objects.select_for_update().filter(pk=license.pk)
                   .values_list("status", flat=True).first())
+        if before is not None and before != license.status:
+            raise Conflict(f"The license was changed meanwhile (it is {before} now); "
+                           "look at it again.", code="wrong_status")
         changed = before in allowed_from and License.objects.filter(
             pk=license.pk, status=before).update(status=to, status_changed_at=now)
         if not changed:
@@ -336,9 +342,11 @@ def revoke_license(license: License, *, actor: Actor, reason: str = "") -> Licen
 
 
 def reinstate_license(license: License, *, actor: Actor, reason: str = "") -> License:
+    """Make a suspended or revoked license active again: its existing tokens launch
+    again from the next request (revoking is an end, not a deletion; issue a new license
+    instead when the old tokens must never work again)."""
     return _change_status(license, to=LicenseStatus.ACTIVE,
-                          allowed_from=[LicenseStatus.SUSPENDED],
+                          allowed_from=[LicenseStatus.SUSPENDED, LicenseStatus.REVOKED],
                           action="license.reinstated", actor=actor, reason=reason,
-                          refusal="Only a suspended license can be reinstated; this one is "
-                                  "{status} (a revoked license stays revoked: issue a new "
-                                  "one).")
+                          refusal="Only a suspended or revoked license can be reinstated; "
+                                  "this one is {status}.")
