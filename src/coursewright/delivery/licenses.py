@@ -5,15 +5,14 @@ Design, and what it guarantees:
 
 - **The token names the license; the database decides.** A token is a JWS (Ed25519,
   ``delivery.signing``) with the claims ``iss`` (this platform's ``BASE_URL``), ``aud``
-  (``coursewright:gatekeeper``), ``sub`` (the license's random uid), ``iat``, ``jti``
-  and, when the license has an expiry, ``exp``. It holds no status, caps, origins or
-  courses: the Gatekeeper reads all of those from the license row on every launch, so a
-  change (revoke, suspend, a new cap) takes effect on the next launch. Only the signing
+  (``coursewright:gatekeeper``), ``sub`` (the license's random uid), ``iat`` and
+  ``jti``. It holds no status, expiry, caps, origins or courses: the Gatekeeper reads
+  all of those from the license row on every launch, so a change (revoke, suspend, a new
+  expiry or cap) takes effect on the next launch — and extending a license needs no new
+  package in the LMS. (A token that does carry an ``exp`` is refused after it.) Only the signing
   key's ``kid`` is stored (``License.token_kid``); the token is shown to the owner when
   it is minted and can be minted again (same claims, the current key), which does not
   invalidate the earlier tokens of the same license (revoke the license for that).
-  Because ``exp`` is in the token, extending an expiry needs a freshly minted token;
-  shortening it works at once (the row's ``expires_at`` is checked too).
 - **Status.** ``active`` → ``suspended`` (a pause) → ``active`` again (reinstate);
   ``active`` or ``suspended`` → ``revoked`` (the end of the contract): a revoked license
   is not edited and mints no tokens, but it can be reinstated (the contract is renewed),
@@ -179,8 +178,6 @@ def _claims(license: License) -> dict[str, Any]:
     claims: dict[str, Any] = {"iss": settings.BASE_URL, "aud": AUDIENCE,
                               "sub": str(license.uid), "iat": int(time.time()),
                               "jti": secrets.token_urlsafe(16)}
-    if license.expires_at is not None:
-        claims["exp"] = int(license.expires_at.timestamp())
     return claims
 
 
