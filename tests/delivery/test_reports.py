@@ -98,9 +98,11 @@ def test_scores_are_scaled() -> None:
 def test_scorm2004_statuses_and_progress() -> None:
     facts = interpret("scorm2004", {"cmi.completion_status": "incomplete",
                                     "cmi.success_status": "unknown",
-                                    "cmi.progress_measure": "0.4"})
+                                    "cmi.progress_measure": "0.4", "cmi.location": "s2"})
     assert facts == {"completion": Completion.INCOMPLETE, "success": Success.UNKNOWN,
-                     "progress": 0.4}
+                     "progress": 0.4, "location": "s2"}
+    assert interpret("scorm12", {"cmi.core.lesson_location": "s3"}) == {"location": "s3"}
+    assert interpret("scorm12", {"cmi.core.lesson_location": "x" * 101}) == {}
     assert interpret("scorm2004", {"cmi.completion_status": "completed"})["progress"] == 1.0
     assert interpret("scorm2004", {"cmi.completion_status": "bogus"}) == {}
 
@@ -152,6 +154,7 @@ def test_a_completed_attempt_stays_completed(live: Live,
     first = LaunchProgress.objects.get()
     assert (first.completion, first.success, first.score) == (
         Completion.COMPLETED, Success.PASSED, 0.9)
+    assert first.location == ""
     assert first.completed_at is not None
     # a later report that says otherwise does not undo the completion
     assert report(session, {"cmi.core.lesson_status": "incomplete",

@@ -223,6 +223,7 @@ class LaunchProgress(models.Model):
                                default=Success.UNKNOWN)
     score = models.FloatField(null=True)  # scaled, 0..1
     progress = models.FloatField(null=True)  # 0..1, share of the course seen
+    location = models.CharField(max_length=100, blank=True)  # the bookmark: a screen id
     reports = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField()
     updated_at = models.DateTimeField()

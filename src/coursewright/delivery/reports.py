@@ -146,7 +146,8 @@ SCORM2004_SUCCESS = {"passed": Success.PASSED, "failed": Success.FAILED,
 
 def interpret(fmt: str, values: dict[str, Any]) -> dict[str, Any]:
     """Completion, success, scaled score and progress from a format's runtime values
-    (only what the values say; absent elements are left out)."""
+    and the bookmark (the screen the learner is on; only what the values say; absent
+    elements are left out)."""
     out: dict[str, Any] = {}
     if fmt == "scorm12":
         status = values.get("cmi.core.lesson_status")
@@ -172,6 +173,9 @@ def interpret(fmt: str, values: dict[str, Any]) -> dict[str, Any]:
             out["progress"] = progress
     if score is not None:
         out["score"] = score
+    location = values.get("cmi.core.lesson_location" if fmt == "scorm12" else "cmi.location")
+    if isinstance(location, str) and location and len(location) <= 100:
+        out["location"] = location
     if out.get("completion") == Completion.COMPLETED:
         out["progress"] = 1.0
     return out
@@ -203,6 +207,8 @@ def record_progress(session: LaunchSession, fmt: str, values: dict[str, Any]) ->
             row.score = facts["score"]
         if "progress" in facts:
             row.progress = max(row.progress or 0.0, facts["progress"])
+        if "location" in facts:
+            row.location = facts["location"]
         row.reports += 1
         row.updated_at = now
         row.save()

@@ -282,7 +282,8 @@ def progress_row(p: Any) -> dict[str, Any]:
     return {"id": p.pk, "license_id": p.license_id, "course_id": p.course_id,
             "deployment_id": p.deployment_id, "version_id": p.version_id,
             "learner": p.learner, "completion": p.completion, "success": p.success,
-            "score": p.score, "progress": p.progress, "reports": p.reports,
+            "score": p.score, "progress": p.progress, "location": p.location,
+            "reports": p.reports,
             "created_at": _iso(p.created_at), "updated_at": _iso(p.updated_at),
             "completed_at": _iso(p.completed_at)}
 

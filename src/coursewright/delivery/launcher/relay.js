@@ -25,7 +25,7 @@
  *   parent window at that origin.
  *
  * Reports to the platform (same origin as this page, no cookies): on every Commit and
- * Finish/Terminate, the status, score and progress elements of the cache go to
+ * Finish/Terminate, the status, score, progress and bookmark elements of the cache go to
  * `launch/v1/progress` (only when they changed since the last report); a call the LMS
  * refused, a script error and a course file that failed to load go to
  * `launch/v1/errors` (at most MAX_ERRORS per page). Both carry the launch session's
@@ -69,9 +69,9 @@
   var base = script && script.src ? script.src : window.location.href;
   var PROGRESS_KEYS = format === "scorm12"
     ? ["cmi.core.lesson_status", "cmi.core.score.raw", "cmi.core.score.min",
-       "cmi.core.score.max"]
+       "cmi.core.score.max", "cmi.core.lesson_location"]
     : ["cmi.completion_status", "cmi.success_status", "cmi.score.scaled", "cmi.score.raw",
-       "cmi.score.min", "cmi.score.max", "cmi.progress_measure"];
+       "cmi.score.min", "cmi.score.max", "cmi.progress_measure", "cmi.location"];
   var lastProgress = "";
   var errorsSent = 0;
 
