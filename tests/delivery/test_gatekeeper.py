@@ -290,7 +290,9 @@ def test_revoke_blocks_the_very_next_launch(people: People, live: Live,
     decision = go(token, live)
     assert (decision.allowed, decision.reason) == (False, "revoked")
     assert decision.origin_allowed  # the LMS may read why
-    assert last_event().reason == "revoked"
+    event = last_event()
+    assert event.reason == "revoked"
+    assert event.course_id == live.course.pk  # so it shows in the course's logs
 
 
 def test_suspend_then_reinstate(people: People, live: Live,

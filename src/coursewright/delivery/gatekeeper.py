@@ -317,14 +317,16 @@ def launch(token: str, *, course_uid: str | uuid.UUID | None = None,
         return refuse(reason, license, learner=learner, course=course,
                       deployment=deployment, origin_allowed=origin_ok)
 
+    # refusals name the course when it is on the license, so they show in its logs
     if license.status != LicenseStatus.ACTIVE:
         return refuse_for_license(
-            "revoked" if license.status == LicenseStatus.REVOKED else "suspended")
+            "revoked" if license.status == LicenseStatus.REVOKED else "suspended",
+            facts.course_id)
     if ((license.expires_at is not None and license.expires_at <= now)
             or (claims.exp is not None and claims.exp <= now.timestamp())):
-        return refuse_for_license("expired")
+        return refuse_for_license("expired", facts.course_id)
     if not origin_ok:
-        return refuse_for_license("origin_not_allowed")
+        return refuse_for_license("origin_not_allowed", facts.course_id)
     if facts.course_id is None:  # not on the license (another organisation's included)
         return refuse_for_license("wrong_course")
     if facts.deployment_id is None or facts.version_id is None:
