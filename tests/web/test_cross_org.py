@@ -17,6 +17,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from coursewright.assist.models import GradingRecord
+from coursewright.audit.actor import Actor
+from coursewright.delivery.licenses import issue_license
 from coursewright.orgs.models import ApiKey, Membership
 from tests.conftest import People, client_for
 from tests.web.conftest import AcmeObjects
@@ -51,6 +53,8 @@ def acme_kwargs(people: People, acme_objects: AcmeObjects) -> dict[str, Any]:
         org=people.acme, course=acme_objects.course, version=acme_objects.version,
         block_id="b1", learner_ref="0" * 64, answer="x", result={"criteria": []},
         provider="offline", model="", ai_score=0, max_score=1)
+    license, _ = issue_license(people.acme, name="Acme LMS", courses=[acme_objects.course],
+                               actor=Actor.person(people.alice))
     return {
         "document_id": acme_objects.document.pk,
         "job_id": acme_objects.job.pk,
@@ -63,6 +67,7 @@ def acme_kwargs(people: People, acme_objects: AcmeObjects) -> dict[str, Any]:
         "membership_id": Membership.objects.get(org=people.acme, user=people.bob).pk,
         "key_id": ApiKey.objects.get(org=people.acme).pk,
         "grading_id": grading.pk,
+        "license_id": license.pk,
     }
 
 
@@ -90,7 +95,12 @@ def test_every_page_is_covered() -> None:
     names = {name for name, params in _web_patterns() if params and _in_scope(params)}
     assert {"dashboard", "upload", "job", "job_status", "course", "new_draft", "image",
             "version", "edit_screen", "add_image", "submit", "approve", "reject", "publish",
-            "export", "preview", "preview_file", "gradings", "review_grading"} <= names
+            "export", "preview", "preview_file", "gradings", "review_grading",
+            "licenses", "license_issue", "license", "license_edit", "license_suspend",
+            "license_revoke", "license_reinstate", "license_token", "license_dispatch",
+            "course_logs", "course_logs_errors", "course_logs_launches_csv",
+            "course_logs_launches_json", "course_logs_errors_csv",
+            "course_logs_errors_json"} <= names
 
 
 def _made_up(kwargs: dict[str, Any]) -> dict[str, Any]:

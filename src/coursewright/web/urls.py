@@ -10,6 +10,8 @@ from coursewright.web.ai_views import patterns as ai_patterns
 from coursewright.web.assist_views import patterns as assist_patterns
 from coursewright.web.delivery_views import patterns as delivery_patterns
 from coursewright.web.flow_urls import patterns as flow_patterns
+from coursewright.web.license_views import patterns as license_patterns
+from coursewright.web.log_views import patterns as log_patterns
 
 # Drafting and changing courses with AI (the views sit with the course flow's pages).
 ai_flow_patterns: list[URLPattern] = [
@@ -27,4 +29,5 @@ ai_flow_patterns: list[URLPattern] = [
 app_name = "web"
 urlpatterns: list[URLPattern | URLResolver] = [*account_patterns, *org_patterns, *flow_patterns,
                                               *audit_patterns, *ai_patterns, *ai_flow_patterns,
-                                              *assist_patterns, *delivery_patterns]
+                                              *assist_patterns, *delivery_patterns,
+                                              *license_patterns, *log_patterns]
