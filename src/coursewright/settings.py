@@ -124,6 +124,7 @@ INSTALLED_APPS = [
     "coursewright.publishing",
     "coursewright.assist",
     "coursewright.delivery",
+    "coursewright.tracking",
     "coursewright.web",
     "coursewright.ops",
 ]
@@ -246,6 +247,43 @@ REGION_STORAGE_DIRS = {
     for region in ("eu", "uk", "us")
     if (value := env_str(f"COURSEWRIGHT_STORAGE_DIR_{region.upper()}", ""))
 }
+
+
+# Object storage: a region with a bucket keeps its files in that bucket on any
+# S3-compatible service; a region without one stays on local disk. Credentials come from
+# the standard AWS environment variables / boto3 chain (never from here).
+def _s3_bucket(region: str) -> str:
+    import re
+
+    name = f"COURSEWRIGHT_S3_BUCKET_{region.upper()}"
+    bucket = env_str(name, "").strip()
+    if bucket and not re.fullmatch(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]", bucket):
+        raise ImproperlyConfigured(f"{name} must be an S3 bucket name (3-63 characters: "
+                                   f"a-z, 0-9, '.', '-'), got {bucket!r}")
+    return bucket
+
+
+def _s3_endpoint() -> str | None:
+    import re
+
+    url = env_str("COURSEWRIGHT_S3_ENDPOINT_URL", "").strip()
+    if url and not re.fullmatch(r"https?://[^\s/?#]+/?", url):
+        raise ImproperlyConfigured("COURSEWRIGHT_S3_ENDPOINT_URL must be an http(s):// "
+                                   f"address with no path, got {url!r}")
+    return url.rstrip("/") or None
+
+
+REGION_S3_BUCKETS = {region: bucket for region in ("eu", "uk", "us")
+                     if (bucket := _s3_bucket(region))}
+S3_ENDPOINT_URL = _s3_endpoint()
+S3_REGION_NAME = env_str("COURSEWRIGHT_S3_REGION_NAME", "").strip() or None
+# How long a signed course-file URL works (a presigned S3 URL may last at most 7 days).
+CONTENT_URL_TTL = env_int("COURSEWRIGHT_CONTENT_URL_TTL", 600, minimum=1, maximum=604800)
+
+# Outbound requests to customer-given URLs (statement forwarding, webhooks) reach public
+# addresses only (coursewright.netguard), unless the operator allows private ones.
+OUTBOUND_ALLOW_PRIVATE = env_bool("COURSEWRIGHT_OUTBOUND_ALLOW_PRIVATE", False)
+OUTBOUND_CA_FILE = env_str("COURSEWRIGHT_OUTBOUND_CA_FILE", "").strip()
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

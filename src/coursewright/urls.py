@@ -10,5 +10,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("coursewright.delivery.gatekeeper_views")),
     # what a launched course reports back (progress, runtime errors)
     path("", include("coursewright.delivery.reports")),
+    # the xAPI LRS (and, with it, cmi5 launching)
+    path("", include("coursewright.tracking.urls")),
     path("", include("coursewright.web.urls")),
 ]

@@ -4,18 +4,17 @@ friendly blocked page, the course served for a live session, and the public key 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
 from django.test import Client
 
 from coursewright.audit.actor import Actor
-from coursewright.courses.actions import add_image
 from coursewright.delivery import licenses
 from coursewright.delivery.models import LaunchEvent, License
 from tests.conftest import People
 from tests.delivery.test_licenses_fixtures import ORIGIN, Live, deployed_course, issue
-from tests.support.sample_course import sample_assets
 
 LAUNCH = "/launch/v1"
 
@@ -62,9 +61,7 @@ def test_an_allowed_launch(live: Live, licensed: tuple[License, str]) -> None:
 
 def test_the_entry_serves_the_course_while_the_session_lives(
         people: People, live: Live, licensed: tuple[License, str]) -> None:
-    # given an image in the course, and a launch
-    (png, _), = sample_assets().values()
-    asset = add_image(live.course, data=png, actor=Actor.person(people.bob))
+    # given a launch
     license, token = licensed
     entry = post(launch_body(token, live)).json()["launch"]["entry"]
     path = entry.removeprefix("http://127.0.0.1:8000")
@@ -75,17 +72,17 @@ def test_the_entry_serves_the_course_while_the_session_lives(
     assert b"Never block the exits." in page.content
     assert f"frame-ancestors {ORIGIN}" in page["Content-Security-Policy"]
     assert "X-Frame-Options" not in page
-    assert browser.get(path + "player.js").status_code == 200
-    assert browser.get(path + "player.css")["Content-Type"] == "text/css"
-    assert browser.get(path + "secrets.txt").status_code == 404
-    image = browser.get(f"{path}images/{asset.sha256}")
-    assert (image.status_code, image.content) == (200, png)
-    assert browser.get(f"{path}images/{'0' * 64}").status_code == 404
-    # then a revocation closes it on the next request
+    # then its files are signed storage URLs (tests/delivery/test_content.py), and the
+    # old per-session file routes are gone
+    player = re.search(r'<script src="(http[^"]+\.js\?[^"]+)" defer>', page.content.decode())
+    assert player is not None
+    file_url = player.group(1).replace("&amp;", "&").removeprefix("http://127.0.0.1:8000")
+    assert browser.get(file_url).status_code == 200
+    assert browser.get(path + "player.js").status_code == 404
+    # then a revocation closes the page on the next request
     licenses.revoke_license(license, actor=Actor.person(people.alice))
-    for url in (path, path + "player.js", f"{path}images/{asset.sha256}"):
-        closed = browser.get(url)
-        assert closed.status_code == 403
+    closed = browser.get(path)
+    assert closed.status_code == 403
     assert b"Your course session has ended" in closed.content
     assert browser.get("/launch/v1/play/made-up-session/").status_code == 403
 

@@ -164,6 +164,10 @@ def deploy_to_staging(version: CourseVersion, *, actor: Actor, reason: str = "")
         step = _move(course, STAGING, expected=previous, version=version,
                      action=DeploymentAction.DEPLOY, actor=actor, reason=text)
         _audit(step, previous, actor, "deployment.deployed")
+        # the learner-facing files go to storage once the step is committed
+        from coursewright.delivery.content import publish_on_commit
+
+        publish_on_commit(version)
     return step
 
 

@@ -3,7 +3,10 @@ weight it does not need) and the public key set.
 
     POST /launch/v1                      {token, course, learner} + Origin → 200 launch | 403
     GET  /launch/v1/blocked?reason=CODE  the page a launcher shows a learner when refused
-    GET  /launch/v1/play/<session>/      the course for a live launch session (interim entry)
+    GET  /launch/v1/play/<session>/      the course page for a live launch session
+    POST /launch/v1/renew                fresh signed URLs for the session's course files
+    GET  /launch/v1/content.js           the page's script that renews them
+    GET  /content/<name>?e=&s=           a published course file on local disk, signed URL
     GET  /.well-known/jwks.json          the token-signing public keys
 
 CORS on ``/launch/v1``: a preflight is answered for any origin, without credentials
@@ -16,29 +19,37 @@ credential.
 Errors never surface as a 500 to a launcher: a malformed body is a 400 in the one error
 shape, and a refusal is a 403 whose ``code`` is the Gatekeeper's reason.
 
-The ``entry`` of a launch is, for now, the course served by this server for the
-session (the player page, its files and images, each request checked against the live
-session and its license). Signed, expiring storage URLs replace it later without
-changing the launch response.
+The ``entry`` of a launch is the course page served by this server for the session
+(checked against the live session and its license on every request, never cached). Every
+file the page loads — player script and styles, images — is a signed, expiring URL of
+its published copy in storage (delivery.content): a presigned S3 URL, or on local disk a
+``/content/`` URL this server checks and serves with the same immutable cache headers.
+content.js asks ``renew`` for fresh URLs while the session lives.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.urls import URLPattern, path, reverse
 from django.views.decorators.clickjacking import xframe_options_exempt
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_safe
 
 from coursewright.delivery import gatekeeper, signing
 from coursewright.delivery.models import LaunchSession
+
+if TYPE_CHECKING:
+    from coursewright.delivery.content import SignedFiles
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +60,6 @@ PREFLIGHT_HEADERS = {
     "Access-Control-Allow-Headers": "Content-Type",
     "Access-Control-Max-Age": "600",
 }
-PLAYER_TYPES = {"player.js": "text/javascript", "player.css": "text/css",
-                "noscript.css": "text/css"}
 # Reasons the blocked page knows beyond the Gatekeeper's: the launch session ran out.
 PAGE_REASONS = {
     **gatekeeper.REASONS,
@@ -168,11 +177,19 @@ def launch(request: HttpRequest) -> HttpResponse:
     }}, 200, cors_origin=cors_origin)
 
 
-def _frameable(response: HttpResponse, frame_ancestors: str) -> HttpResponse:
+def _frameable(response: HttpResponse, frame_ancestors: str, *,
+               file_origins: set[str] | None = None) -> HttpResponse:
+    """The page CSP, framable by ``frame_ancestors``; ``file_origins``: where the page's
+    scripts, styles and images come from besides this server (the storage's origin)."""
+    import re
+
     from coursewright.web.middleware import CSP
 
-    response["Content-Security-Policy"] = CSP.replace("frame-ancestors 'none'",
-                                                      f"frame-ancestors {frame_ancestors}")
+    policy = CSP.replace("frame-ancestors 'none'", f"frame-ancestors {frame_ancestors}")
+    extra = " ".join(sorted(file_origins or ()))
+    if extra:
+        policy = re.sub(r"\b((?:script|style|img)-src [^;]*)", rf"\1 {extra}", policy)
+    response["Content-Security-Policy"] = policy
     return response
 
 
@@ -223,6 +240,7 @@ def play(request: HttpRequest, session: str) -> HttpResponse:
     from coursewright.ai.policy import DEFAULT_DISCLOSURE, disclosure_text
     from coursewright.assist.access import player_assist
     from coursewright.courses.actions import validate_content
+    from coursewright.delivery.content import session_files
     from coursewright.player.render import Format, ImageFile, render_index_html
     from coursewright.publishing.packaging import PackageMeta
 
@@ -236,21 +254,49 @@ def play(request: HttpRequest, session: str) -> HttpResponse:
                        approved_at=version.approved_at or version.updated_at,
                        published_at=version.published_at, org_name=org.name,
                        approved_via=version.approved_via or None)
-    images = {sha: ImageFile(src=f"images/{sha}") for sha in content.asset_hashes()}
+    files = session_files(found, content=content)
+    # an image whose upload is gone: an empty picture (its alt text shows), not a 500
+    images = {sha: ImageFile(src=files.urls.get(f"images/{sha}", "data:,"))
+              for sha in content.asset_hashes()}
     wording = disclosure_text(org)
     relay = request.GET.get("relay", "")
     fmt: Format = ("scorm12" if relay == "scorm12" else
                    "scorm2004" if relay == "scorm2004" else "html")
-    relayed = fmt != "html"
     page = render_index_html(content, fmt=fmt, meta=meta, images=images, asset_prefix="",
-                             provenance_href=None,
+                             asset_urls=files.urls, provenance_href=None,
                              disclosure=None if wording == DEFAULT_DISCLOSURE else wording,
                              assist=player_assist(version, base_url=""))
-    if relayed:
-        page = _with_relay(page, found)
+    scripts = [_relay_tag(found)] if fmt != "html" else []
+    scripts.append(_content_tag(files))
+    page = _before_player(page, files.urls["player.js"], scripts)
     response = HttpResponse(page)
     response["Cache-Control"] = "no-store"
-    return _frameable(response, _framed_by(found))
+    origins = {_origin(url) for url in files.urls.values()}
+    return _frameable(response, _framed_by(found), file_origins=origins)
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _before_player(page: str, player_src: str, tags: list[str]) -> str:
+    """``tags`` inserted before the player's script (deferred scripts run in order)."""
+    import html
+
+    player = f'<script src="{html.escape(player_src, quote=True)}" defer></script>'
+    assert page.count(player) == 1, "the player page no longer loads player.js"
+    return page.replace(player, "".join(tags) + player)
+
+
+def _content_tag(files: SignedFiles) -> str:
+    from django.utils.html import escape
+
+    return (f'<script src="{reverse("delivery:content_js")}" defer '
+            f'data-ttl="{settings.CONTENT_URL_TTL}" '
+            f'data-expires="{escape(files.expires_at.isoformat())}"></script>\n')
 
 
 # --- the runtime relay of dispatch packages (delivery.dispatch) --------------------------
@@ -258,17 +304,14 @@ def play(request: HttpRequest, session: str) -> HttpResponse:
 # page is the SCORM build of the player, and relay.js (loaded before player.js) gives it a
 # SCORM API that forwards to the launcher in the parent frame. The script tag lists the
 # origins allowed to frame the page (the license's), the only ones relay.js talks to.
-_PLAYER_TAG = '<script src="player.js" defer></script>'
 
 
-def _with_relay(page: str, found: LaunchSession) -> str:
+def _relay_tag(found: LaunchSession) -> str:
     from django.utils.html import escape
 
     origins = escape(" ".join(found.license.allowed_origins))
-    tag = (f'<script src="{reverse("delivery:relay_js")}" defer '
-           f'data-origins="{origins}"></script>\n')
-    assert page.count(_PLAYER_TAG) == 1, "the player page no longer loads player.js"
-    return page.replace(_PLAYER_TAG, tag + _PLAYER_TAG)
+    return (f'<script src="{reverse("delivery:relay_js")}" defer '
+            f'data-origins="{origins}"></script>\n')
 
 
 @require_GET
@@ -280,38 +323,74 @@ def relay_js(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@require_GET
-@xframe_options_exempt
-def play_file(request: HttpRequest, session: str, name: str) -> HttpResponse:
-    from coursewright.player.render import player_assets
+# --- course files: renewal and the local signed URLs (delivery.content) ------------------
 
-    if name not in PLAYER_TYPES:
-        raise Http404("no such player file")
-    found = _session_or_blocked(request, session)
-    if isinstance(found, HttpResponse):
-        return found
-    response = HttpResponse(player_assets()[name], content_type=PLAYER_TYPES[name])
-    response["Cache-Control"] = "private, max-age=300"
+
+@csrf_exempt
+def renew(request: HttpRequest) -> HttpResponse:
+    """Fresh signed URLs for the course files of the session named in the
+    ``X-Coursewright-Session`` header, while it is live (content.js calls it; same origin,
+    no cookies: the header is the credential, so there is no CSRF to guard against)."""
+    from coursewright.delivery.content import session_files
+
+    if request.method != "POST":
+        response = _error("method_not_allowed", "Renew with POST.", 405)
+        response["Allow"] = "POST"
+        return response
+    found = gatekeeper.live_session(request.headers.get("X-Coursewright-Session", ""))
+    if found is None:
+        return _error("session_expired", PAGE_REASONS["session_expired"] + " "
+                      + ADMIN_HINTS["session_expired"], 403)
+    try:
+        files = session_files(found)
+    except Exception:
+        logger.exception("could not sign the course files of launch session %s", found.pk)
+        return _error("unavailable", "The course files cannot be reached right now; please "
+                                     "try again in a few minutes.", 503)
+    return _json({"files": files.urls, "expires_at": files.expires_at.isoformat()}, 200)
+
+
+@require_GET
+def content_js(request: HttpRequest) -> HttpResponse:
+    response = HttpResponse(_launcher_file("content.js"), content_type="text/javascript")
+    response["Cache-Control"] = "public, max-age=300"
     return response
 
 
-@require_GET
-@xframe_options_exempt
-def play_image(request: HttpRequest, session: str, sha256: str) -> HttpResponse:
-    from coursewright.courses.models import Asset
-    from coursewright.storage import read_bytes
+@cache
+def _launcher_file(name: str) -> bytes:
+    return (Path(__file__).resolve().parent / "launcher" / name).read_bytes()
 
-    found = _session_or_blocked(request, session)
-    if isinstance(found, HttpResponse):
-        return found
-    asset = Asset.objects.filter(org_id=found.org_id, course_id=found.course_id,
-                                 sha256=sha256).first()
-    if asset is None:
-        raise Http404("no such image")
-    response = HttpResponse(read_bytes(found.org, asset.storage_path),
-                            content_type=asset.content_type)
-    response["Cache-Control"] = "private, max-age=300"
-    return response
+
+@require_safe
+def content_file(request: HttpRequest, path: str) -> HttpResponseBase:
+    """A published course file on local disk, for a URL that ``content.signed_url`` made
+    and that has not expired. Anything else is the same bare 403: which check failed
+    (expiry, signature, a name outside ``pub/``) is not said."""
+    from coursewright.delivery.content import (
+        CONTENT_TYPES,
+        IMMUTABLE,
+        check_signed,
+        open_published,
+    )
+
+    if not check_signed(path, request.GET.get("e", ""), request.GET.get("s", "")):
+        response = HttpResponse("This link is not valid or has expired.", status=403,
+                                content_type="text/plain; charset=utf-8")
+        response["Cache-Control"] = "no-store"
+        return response
+    try:
+        handle = open_published(path)
+    except OSError:
+        response = HttpResponse("Not found.", status=404,
+                                content_type="text/plain; charset=utf-8")
+        response["Cache-Control"] = "no-store"
+        return response
+    served = FileResponse(handle, content_type=CONTENT_TYPES[path[path.rindex("."):]])
+    served["Cache-Control"] = IMMUTABLE
+    served["X-Content-Type-Options"] = "nosniff"
+    served["Cross-Origin-Resource-Policy"] = "cross-origin"
+    return served
 
 
 app_name = "delivery"
@@ -320,7 +399,8 @@ urlpatterns: list[URLPattern] = [
     path("launch/v1/blocked", blocked, name="launch_blocked"),
     path("launch/v1/relay.js", relay_js, name="relay_js"),
     path("launch/v1/play/<str:session>/", play, name="play"),
-    path("launch/v1/play/<str:session>/images/<str:sha256>", play_image, name="play_image"),
-    path("launch/v1/play/<str:session>/<str:name>", play_file, name="play_file"),
+    path("launch/v1/renew", renew, name="renew"),
+    path("launch/v1/content.js", content_js, name="content_js"),
+    path("content/<path:path>", content_file, name="content_file"),
     path(".well-known/jwks.json", jwks, name="jwks"),
 ]

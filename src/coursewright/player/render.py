@@ -368,11 +368,14 @@ def render_index_html(
     provenance_href: str | None = "ai-provenance.json",
     disclosure: str | None = None,
     assist: AssistConfig | None = None,
+    asset_urls: Mapping[str, str] | None = None,
 ) -> str:
     """The player page for ``content``. ``images`` maps asset sha256 to its file.
 
     ``asset_prefix`` is where ``player.js``/``player.css`` live relative to the page (a
-    preview may serve them from elsewhere); ``provenance_href`` links the provenance
+    preview may serve them from elsewhere); ``asset_urls`` gives one address per player
+    file instead (by name, e.g. signed URLs; names it lacks keep ``asset_prefix``);
+    ``provenance_href`` links the provenance
     files next to the page (None: the page is not in a package, so it links neither
     that file nor ``provenance.json``). ``disclosure`` is the note shown on AI-made
     screens in the organisation's wording; None or blank: the player's default note in
@@ -389,7 +392,8 @@ def render_index_html(
     n = len(content.screens)
     lang = _esc(content.language)
     title = _esc(content.title)
-    prefix = _esc(asset_prefix)
+    href = {name: _esc((asset_urls or {}).get(name, asset_prefix + name))
+            for name in PLAYER_FILES}
 
     toc = "".join(
         f'<li><a class="cw-toc-link" href="#s.{_esc(s.id)}" data-index="{i}">'
@@ -433,10 +437,10 @@ def render_index_html(
         f"{description}"
         f"<title>{title}</title>\n"
         f'<script type="application/ld+json" id="{LINKED_DATA_ELEMENT_ID}">{graph}</script>\n'
-        f'<link rel="stylesheet" href="{prefix}player.css">\n'
-        f'<noscript><link rel="stylesheet" href="{prefix}noscript.css"></noscript>\n'
+        f'<link rel="stylesheet" href="{href["player.css"]}">\n'
+        f'<noscript><link rel="stylesheet" href="{href["noscript.css"]}"></noscript>\n'
         f"{provenance_link}"
-        f'<script src="{prefix}player.js" defer></script>\n'
+        f'<script src="{href["player.js"]}" defer></script>\n'
         "</head>\n<body>\n"
         f'<a class="cw-skip" href="#cw-main">{_esc(strings["skip_to_content"])}</a>\n'
         '<header class="cw-header"><div class="cw-bar">'

@@ -3,10 +3,13 @@
 What is guaranteed:
 
 - ``delete_course`` removes the course, all its versions, review comments, images,
-  built packages and generation jobs, and every stored file no remaining row refers to.
+  built packages and generation jobs, and every stored file no remaining row refers to,
+  with the published (plaintext) copy of each such image (delivery.content); a copy
+  another course of the organisation still shows stays.
 - ``delete_organisation`` removes every row that belongs to the organisation (and the
   accounts of people who belong to no other organisation), deletes its whole directory
-  in its region's storage, and then destroys its data keys in the keyring. From then on
+  (or bucket prefix, on S3) in its region's storage, published files included, and then
+  destroys its data keys in the keyring. From then on
   any copy of its data that we could not reach — an older backup, a stray file, a
   replica — is ciphertext under a key that no longer exists, and the destroyed key id is
   never re-created. What this cannot reach: packages already downloaded and uploaded to an
@@ -26,10 +29,8 @@ What is guaranteed:
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from django.db import transaction
@@ -66,6 +67,11 @@ class DeletionReceipt:
 
 def delete_course(course: Course, *, actor: Actor, reason: str = "") -> DeletionReceipt:
     from coursewright.ai.models import GenerationJob
+    from coursewright.delivery.content import (
+        forget_published,
+        published_copy,
+        published_exists,
+    )
     from coursewright.storage import delete_quietly
 
     org = course.org
@@ -92,6 +98,9 @@ def delete_course(course: Course, *, actor: Actor, reason: str = "") -> Deletion
                          .values_list("storage_path", flat=True)) | set(
             Export.objects.filter(storage_path__in=paths).values_list("storage_path", flat=True))
         doomed = sorted(paths - still_used)
+        # the published (plaintext) copies of images no other course of the org still has
+        published = [p for p in map(published_copy, doomed) if p and published_exists(p)]
+        doomed += published
         receipt = DeletionReceipt(kind="course", object_id=course_id, org_id=org.pk,
                                   deleted_at=timezone.now(), deleted_by=actor.label,
                                   channel=str(actor.channel), reason=reason[:500],
@@ -102,6 +111,7 @@ def delete_course(course: Course, *, actor: Actor, reason: str = "") -> Deletion
         def remove_files() -> None:
             for path in doomed:
                 delete_quietly(path)
+            forget_published(published)
 
         transaction.on_commit(remove_files)
     return receipt
@@ -161,12 +171,10 @@ def finish_organisation(*, key_id: str, org_id: int, region: str) -> int:
     """Destroy the keys, then remove the files. Safe to run again."""
     from coursewright.privacy.keys import forget_cached, keyring
     from coursewright.privacy.orgkeys import key_id_for_org
-    from coursewright.storage import region_storage
+    from coursewright.storage import delete_org_files
 
     keyring().destroy(key_id, reason=f"organisation {org_id} deleted")
     forget_cached(key_id)
     key_id_for_org.cache_clear()
-    root = Path(region_storage(region).path(f"org-{org_id}"))
-    files = sum(1 for p in root.rglob("*") if p.is_file()) if root.exists() else 0
-    shutil.rmtree(root, ignore_errors=True)
-    return files
+    # the whole org-<id>/ folder or bucket prefix: sealed files and published ones
+    return delete_org_files(region, org_id)
