@@ -327,3 +327,19 @@ def test_deleting_an_organisation_removes_its_published_files(people: People) ->
                                   confirm=people.acme.slug)
     assert receipt.files_deleted == files
     assert not folder.exists()
+
+
+def test_an_unreachable_storage_is_a_clean_503_page(people: People,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    live = illustrated_course(people.acme, people.bob)
+    _, secret = launch(people, live)
+
+    def down(*args: Any, **kwargs: Any) -> Any:
+        raise OSError("storage unreachable")
+
+    monkeypatch.setattr(content, "session_files", down)
+    response = Client().get(f"/launch/v1/play/{secret}/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == "60"
+    assert b"cannot be opened right now" in response.content
+    assert b"Traceback" not in response.content

@@ -254,7 +254,21 @@ def play(request: HttpRequest, session: str) -> HttpResponse:
                        approved_at=version.approved_at or version.updated_at,
                        published_at=version.published_at, org_name=org.name,
                        approved_via=version.approved_via or None)
-    files = session_files(found, content=content)
+    try:
+        files = session_files(found, content=content)
+    except Exception:
+        # the storage is unreachable (or refused): logged with its trace for us, a friendly
+        # page for the learner, a clean 503 for the LMS
+        logger.exception("could not publish or sign the course files of launch session %s",
+                         found.pk)
+        response = render(request, "delivery/launch_blocked.html", {
+            "reason": "unavailable",
+            "message": "This course cannot be opened right now; please try again in a few "
+                       "minutes.",
+            "admin_hint": ""}, status=503)
+        response["Cache-Control"] = "no-store"
+        response["Retry-After"] = "60"
+        return _frameable(response, "*")
     # an image whose upload is gone: an empty picture (its alt text shows), not a 500
     images = {sha: ImageFile(src=files.urls.get(f"images/{sha}", "data:,"))
               for sha in content.asset_hashes()}
