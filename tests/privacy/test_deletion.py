@@ -232,3 +232,36 @@ for what, read in [("content", lambda: version.content),
 """)
     assert "READABLE" not in probe, probe
     assert probe.split() == ["content", "KeyDestroyed", "file", "KeyDestroyed"], probe
+
+
+def test_deleting_an_organisation_counts_and_removes_its_delivery_records(
+        people: People) -> None:
+    from coursewright.audit.actor import Actor
+    from coursewright.delivery import gatekeeper
+    from coursewright.delivery.models import LaunchEvent, LaunchProgress, PlayerError
+    from coursewright.delivery.reports import record_player_error, record_progress
+    from coursewright.privacy.deletion import delete_organisation
+    from tests.delivery.test_licenses_fixtures import deployed_course, issue
+
+    live = deployed_course(people.acme, people.bob)
+    _, token = issue(people, [live.course])
+    for learner in ("a", "b", "c"):
+        decision = gatekeeper.launch(token, course_uid=str(live.course.uid),
+                                     learner_id=learner, origin="")
+        session = gatekeeper.live_session(decision.session)
+        assert session is not None
+        record_progress(session, "scorm12", {"cmi.core.lesson_status": "passed"})
+        record_player_error(session, "script", "boom")
+    theirs = deployed_course(people.globex, people.mallory)
+    _, their_token = issue(people, [theirs.course])
+    gatekeeper.launch(their_token, course_uid=str(theirs.course.uid), learner_id="a",
+                      origin="")
+    receipt = delete_organisation(people.acme, actor=Actor.person(people.alice),
+                                  confirm=people.acme.slug)
+    assert {k: receipt.counts[k] for k in ("licenses", "launch_events", "launch_sessions",
+                                           "launch_progress", "player_errors")} == {
+        "licenses": 1, "launch_events": 3, "launch_sessions": 3, "launch_progress": 3,
+        "player_errors": 3}
+    assert not LaunchProgress.objects.exists()
+    assert not PlayerError.objects.exists()
+    assert list(LaunchEvent.objects.values_list("org", flat=True)) == [people.globex.pk]

@@ -129,9 +129,21 @@ def _org_counts(org: Organisation) -> dict[str, int]:
               "packages": Export}
     counts = {name: model._default_manager.filter(org=org).count()
               for name, model in models.items()}
-    deployments = Deployment.objects.filter(org=org).count()
-    if deployments:
-        counts["deployments"] = deployments
+    from coursewright.delivery.models import (
+        LaunchEvent,
+        LaunchProgress,
+        LaunchSession,
+        License,
+        PlayerError,
+    )
+
+    # delivery's kinds are counted only when there are some (older receipts lack them)
+    for name, model in {"deployments": Deployment, "licenses": License,
+                        "launch_events": LaunchEvent, "launch_sessions": LaunchSession,
+                        "launch_progress": LaunchProgress,
+                        "player_errors": PlayerError}.items():
+        if count := model._default_manager.filter(org=org).count():
+            counts[name] = count
     return counts
 
 
