@@ -152,3 +152,31 @@ def test_retention_purges_old_grading_records(fake_ai: FakeProviders, acme_token
     report = purge_org(people.acme)
     assert report["learner_records"] == 1
     assert GradingRecord.objects.count() == 1
+
+
+def test_a_licensed_launch_uses_its_session_credential_not_the_token(
+        people: People, acme_course: Course, acme_token: str, fake: FakeProviders) -> None:
+    from django.test import Client
+
+    from coursewright.audit.actor import Actor
+    from coursewright.delivery import gatekeeper, licenses
+    from tests.delivery.test_licenses_fixtures import deploy, issue
+
+    deploy(acme_course.version)
+    license, token = issue(people, [acme_course.course])
+    decision = gatekeeper.launch(token, course_uid=str(acme_course.course.uid),
+                                 learner_id="lms-1", origin="")
+    secret = decision.session
+    # the play page carries the session's credential, never the version's assist token
+    page = Client().get(f"/launch/v1/play/{secret}/").content.decode()
+    assert secret in page
+    assert acme_token not in page
+    # the credential opens the tutor for that version while the session lives
+    assert ask(player(secret), "How do I report phishing?").status_code == 200
+    # and stops the moment the license is revoked (the token itself still works)
+    licenses.revoke_license(license, actor=Actor.person(people.alice))
+    refused = ask(player(secret), "How do I report phishing?")
+    assert refused.status_code == 401
+    assert ask(player(acme_token), "How do I report phishing?").status_code == 200
+    # a made-up credential of the same shape opens nothing
+    assert ask(player("A" * 43), "How do I report phishing?").status_code == 401

@@ -279,7 +279,7 @@ def play(request: HttpRequest, session: str) -> HttpResponse:
     page = render_index_html(content, fmt=fmt, meta=meta, images=images, asset_prefix="",
                              asset_urls=files.urls, provenance_href=None,
                              disclosure=None if wording == DEFAULT_DISCLOSURE else wording,
-                             assist=player_assist(version, base_url=""))
+                             assist=player_assist(version, base_url="", credential=session))
     scripts = [_relay_tag(found)] if fmt != "html" else []
     scripts.append(_content_tag(files))
     page = _before_player(page, files.urls["player.js"], scripts)
