@@ -49,6 +49,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "licenses_suspend_license": {"reason": "x"},
     "licenses_revoke_license": {"reason": "x"},
     "licenses_reinstate_license": {"reason": "x"},
+    "xapi_issue_credential": {"name": "x"},
+    "xapi_put_settings": {"pseudonymise": True},
 }
 # Operations that take no object id: what they must do instead of answering 404.
 NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",
@@ -73,11 +75,15 @@ def acme_objects(people: People, run_jobs: None) -> dict[str, Any]:
         model="", ai_score=0, max_score=1)
     from coursewright.audit.actor import Actor
     from coursewright.delivery.licenses import issue_license
+    from coursewright.tracking.credentials import issue_credential
 
     license, _ = issue_license(people.acme, name="Acme LMS", courses=[course["id"]],
                                actor=Actor.person(people.alice))
+    credential, _ = issue_credential(people.acme, name="Acme LRS client",
+                                     actor=Actor.person(people.alice))
     return {
         "license_id": license.pk,
+        "credential_id": credential.pk,
         "grading_id": grading.pk,
         "document_id": course["source_document_id"],
         "job_id": job_id,

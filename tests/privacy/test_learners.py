@@ -23,6 +23,7 @@ from coursewright.delivery.reports import record_player_error, record_progress
 from coursewright.privacy.learners import delete_learner, export_learner
 from tests.conftest import People, client_for
 from tests.delivery.test_licenses_fixtures import deployed_course, issue
+from tests.tracking.conftest import credential_for, lrs  # noqa: F401 - fixtures
 
 
 def _launch(token: str, live: Any, learner: str) -> None:
@@ -56,7 +57,10 @@ def test_delete_removes_only_that_learners_rows_and_leaves_a_receipt(people: Peo
     receipt = delete_learner(people.acme, "lms-77", actor=Actor.person(people.alice),
                              reason="GDPR request 12")
     assert receipt.counts == {"launch_events": 4, "launch_progress": 4, "player_errors": 4,
-                              "launch_sessions": 4, "license_learners": 2}
+                              "launch_sessions": 4, "license_learners": 2,
+                              # the LRS was checked too (tests/tracking cover its rows)
+                              "xapi_statements": 0, "xapi_documents": 0,
+                              "xapi_attachments": 0}
     assert LaunchProgress.objects.filter(org=people.acme).count() == 1  # lms-other
     assert PlayerError.objects.filter(org=people.acme).count() == 1
     assert LaunchEvent.objects.filter(org=people.acme).count() == acme_events - 4
@@ -110,3 +114,24 @@ def test_api_and_cli(people: People) -> None:
     call_command("delete", "learner", "lms-77", "--org", "acme", stdout=out)
     assert json.loads(out.getvalue())["counts"]["launch_events"] == 4
     assert LaunchEvent.objects.filter(org=people.acme).count() == 1
+
+
+def test_the_learners_xapi_statements_are_exported_and_deleted_by_lms_id(
+        people: People, lrs: Any) -> None:  # noqa: F811 - the fixture
+    from coursewright.delivery.licenses import hash_learner
+    from coursewright.delivery.models import License
+    from coursewright.tracking.agents import learner_account
+    from coursewright.tracking.models import Statement
+    from tests.tracking.conftest import statement
+
+    _setup(people)
+    accounts = [learner_account(hash_learner(lic, "lms-77"))
+                for lic in License.objects.filter(org=people.acme)]
+    mine = lrs.store(*[statement(actor=a) for a in accounts])
+    other = lrs.store(statement(actor=learner_account(
+        hash_learner(License.objects.filter(org=people.acme).first(), "lms-other"))))
+    data = export_learner(people.acme, "lms-77", actor=Actor.person(people.alice))
+    assert {row["statement"]["id"] for row in data["xapi_statements"]} == set(mine)
+    receipt = delete_learner(people.acme, "lms-77", actor=Actor.person(people.alice))
+    assert receipt.counts["xapi_statements"] == 2
+    assert [str(s) for s in Statement.objects.values_list("statement_id", flat=True)] == other

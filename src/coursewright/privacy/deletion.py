@@ -165,6 +165,10 @@ def delete_organisation(org: Organisation, *, actor: Actor, confirm: str,
                   .annotate(n=Count("memberships"))
                   .filter(n=1, is_superuser=False))
         loner_ids = list(loners.values_list("pk", flat=True))
+        # the LRS's tables go first, one DELETE each (nothing loaded into memory)
+        from coursewright.tracking.privacy import delete_org_records
+
+        counts.update({k: v for k, v in delete_org_records(org).items() if v})
         org.delete()
         counts["accounts"] = len(loner_ids)
         receipt = DeletionReceipt(kind="organisation", object_id=org_id, org_id=org_id,

@@ -175,6 +175,9 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
     gradings = _gradings(org)
     licenses, launches = _licenses(org)
     progress, player_errors = _runtime_reports(org)
+    from coursewright.tracking.privacy import org_export as xapi_export
+
+    xapi = xapi_export(org)
     versions = [v for c in courses for v in c["versions"]]
     deployments = sum(len(c["deployments"]) for c in courses)
     return {
@@ -197,6 +200,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
         "launch_events": launches,
         "launch_progress": progress,
         "player_errors": player_errors,
+        "xapi": xapi,
         "missing_files": files.missing,
         "counts": {
             "members": len(members),
@@ -218,6 +222,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
             **({"deployments": deployments} if deployments else {}),
             **({"launch_progress": len(progress)} if progress else {}),
             **({"player_errors": len(player_errors)} if player_errors else {}),
+            **{k: len(v) for k, v in xapi.items() if v},
         },
     }
 

@@ -32,12 +32,16 @@ from coursewright.audit.actions import record_event, record_read
 from coursewright.errors import Invalid
 from coursewright.privacy.deletion import DeletionReceipt
 from coursewright.privacy.export import player_error_row, progress_row
+from coursewright.tracking.privacy import delete_learner_records, learner_export
 
 if TYPE_CHECKING:
     from coursewright.audit.actor import Actor
     from coursewright.orgs.models import Organisation
 
 MAX_ID = 255
+NOT_LINKABLE_XAPI = ("xAPI statements a third party sent naming a person by e-mail (mbox) "
+                     "or by another account are not linked to the LMS id; only our own "
+                     "launches' pseudonymous accounts are")
 NOT_LINKABLE = ("graded free-text answers are keyed to a per-tab random id, not the LMS "
                 "id; the learner-records retention rule removes them")
 
@@ -100,13 +104,14 @@ def export_learner(org: Organisation, learner_id: str, *, actor: Actor) -> dict[
         "launch_progress": [progress_row(p) for p in rows["launch_progress"].order_by("id")],
         "player_errors": [player_error_row(e) for e in rows["player_errors"].order_by("id")],
         "licenses_seen_on": sorted(r.license_id for r in rows["license_learners"]),
-        "not_included": [NOT_LINKABLE],
+        **learner_export(org, pseudonyms.values()),
+        "not_included": [NOT_LINKABLE, NOT_LINKABLE_XAPI],
     }
     record_read(org=org, actor=actor, object_type="learner", object_id=0,
                 details={"what": "learner export",
                          "records": sum(len(data[k]) for k in (
                              "launch_events", "launch_sessions", "launch_progress",
-                             "player_errors"))})
+                             "player_errors", "xapi_statements", "xapi_documents"))})
     return data
 
 
@@ -118,6 +123,7 @@ def delete_learner(org: Organisation, learner_id: str, *, actor: Actor,
         for name, queryset in _rows(org, pseudonyms).items():
             deleted, _ = queryset.delete()
             counts[name] = deleted
+        counts.update(delete_learner_records(org, pseudonyms.values()))
         receipt = DeletionReceipt(kind="learner", object_id=0, org_id=org.pk,
                                   deleted_at=timezone.now(), deleted_by=actor.label,
                                   channel=str(actor.channel), reason=reason[:500],

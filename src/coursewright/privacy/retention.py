@@ -20,11 +20,12 @@ applies every rule and writes one receipt per organisation and category to the a
   the rule are deleted.
 - ``launch_logs``: launch events and player runtime errors older than the rule, and
   launch sessions that ended before it, are deleted.
-- ``learner_records``: progress reported by launched attempts whose last report is older
-  than the rule; features that store more learner records chain their purge after it
-  (``assist`` for gradings). Each purge is added with the feature that stores that data
-  (registered in ``PURGERS``), so a rule never silently does nothing: ``purge_org``
-  reports categories it cannot apply.
+- ``learner_records``: progress reported by launched attempts whose last report is
+  older than the rule, and the LRS's statements stored and documents written before it;
+  features that store more learner records chain their purge after it (``assist`` for
+  gradings). Each purge is added with the feature that stores that data (registered in
+  ``PURGERS``), so a rule never silently does nothing: ``purge_org`` reports categories
+  it cannot apply.
 """
 
 from __future__ import annotations
@@ -114,9 +115,10 @@ def _purge_launch_progress(org: Organisation, cutoff: datetime) -> int:
     """Learner records of launched attempts, by their last report (other features chain
     their learner records after this one)."""
     from coursewright.delivery.models import LaunchProgress
+    from coursewright.tracking.privacy import purge_learner_records
 
     count, _ = LaunchProgress.objects.filter(org=org, updated_at__lt=cutoff).delete()
-    return count
+    return count + purge_learner_records(org, cutoff)
 
 
 PURGERS: dict[str, Purger] = {
