@@ -12,7 +12,7 @@ PYTEST_WORKERS ?= 2
 APT_GET := $(shell [ "$$(id -u)" = 0 ] && echo apt-get || echo sudo apt-get)
 
 .PHONY: run test install install-dev lint typecheck test-sqlite test-postgres browser-deps \
-        postgres redis bench clean
+        postgres redis bench bench-gatekeeper clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -84,6 +84,15 @@ bench: install-dev
 	$(BIN)/python bench/encryption_overhead.py
 	$(BIN)/python bench/delete_org.py
 	$(BIN)/python bench/ai_tokens.py
+	$(MAKE) bench-gatekeeper
+
+# Gatekeeper launches/s and latency through granian on PostgreSQL and SQLite, beside
+# Debian's nginx serving a static file; wrk is the load generator (see the script's note).
+bench-gatekeeper: install-dev postgres
+	@{ command -v wrk && { command -v nginx || test -x /usr/sbin/nginx; }; } >/dev/null || { \
+	  $(APT_GET) update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(APT_GET) install -y -qq wrk nginx >/dev/null; }
+	$(BIN)/python bench/gatekeeper_launch.py
 
 clean:
 	rm -rf $(VENV) tests/js/node_modules .pytest_cache .mypy_cache .ruff_cache

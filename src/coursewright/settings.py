@@ -165,6 +165,12 @@ TEMPLATES: list[dict[str, Any]] = [
 ]
 
 
+# Database connections are kept open between requests (per server thread) for this many
+# seconds: opening one costs more than a Gatekeeper launch (SQLite: open, four PRAGMAs and,
+# on the last close, a WAL checkpoint; PostgreSQL: a new backend process).
+CONN_MAX_AGE = env_int("COURSEWRIGHT_DB_CONN_MAX_AGE", 60, maximum=86400)
+
+
 def _databases() -> dict[str, dict[str, Any]]:
     url = env_str("DATABASE_URL", "")
     if url:
@@ -175,10 +181,16 @@ def _databases() -> dict[str, dict[str, Any]]:
                 "DATABASE_URL must be a postgres:// (or sqlite://) URL, got "
                 f"{url.split(':', 1)[0]}://..."
             )
-        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=60))
+        config: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=CONN_MAX_AGE))
         if config["ENGINE"].endswith("postgresql"):
             config.setdefault("OPTIONS", {})
             config["CONN_HEALTH_CHECKS"] = True
+            if env_bool("COURSEWRIGHT_DB_PREPARED", False):
+                # Server-side parameters, and statements run five times prepared: saves
+                # PostgreSQL planning the same statements again (~0.7 ms of a launch's
+                # ~2.2 ms of database CPU). Not behind a transaction-mode pooler that
+                # does not track prepared statements (PgBouncer before 1.21).
+                config["OPTIONS"].update(server_side_binding=True, prepare_threshold=5)
         return {"default": config}
     return {
         "default": {
@@ -195,6 +207,7 @@ def _databases() -> dict[str, dict[str, Any]]:
                 "transaction_mode": "IMMEDIATE",
                 "timeout": 20,
             },
+            "CONN_MAX_AGE": CONN_MAX_AGE,
         }
     }
 
