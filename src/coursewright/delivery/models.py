@@ -133,14 +133,18 @@ class LaunchOutcome(models.TextChoices):
 
 
 class LaunchEvent(models.Model):
-    """One launch attempt through the Gatekeeper, allowed or refused, and why."""
+    """One launch attempt through the Gatekeeper, allowed or refused, and why.
+
+    Written on every launch, so it carries only the indexes its reads need: the org's and
+    the course's are the composite ones below (their leading column serves the foreign
+    key too)."""
 
     org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+",
-                            null=True)
+                            null=True, db_index=False)
     license = models.ForeignKey(License, on_delete=models.SET_NULL, null=True,
                                 related_name="+")
     course = models.ForeignKey("courses.Course", on_delete=models.SET_NULL, null=True,
-                               related_name="+")
+                               related_name="+", db_index=False)
     deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True,
                                    related_name="+")
     learner = models.CharField(max_length=64, blank=True)  # hashed, per license
@@ -164,20 +168,29 @@ class LaunchSession(models.Model):
     is handed to the launcher once and never stored). Later requests of the same attempt
     (content URLs, runtime reports) present the credential and stay on this version."""
 
-    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    # Written on every launch: only the indexes reads need. Deleting a course, deployment
+    # or version (rare) scans for its sessions rather than every launch paying for three
+    # more indexes; the org's foreign key is served by (org, expires_at).
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+",
+                            db_index=False)
     license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
-    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="+")
-    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="+")
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="+",
+                               db_index=False)
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="+",
+                                   db_index=False)
     version = models.ForeignKey("courses.CourseVersion", on_delete=models.CASCADE,
-                                related_name="+")
+                                related_name="+", db_index=False)
     learner = models.CharField(max_length=64, blank=True)  # hashed, as on LaunchEvent
-    secret_hash = models.CharField(max_length=64, unique=True)  # sha256 hex of the credential
+    secret_hash = models.CharField(max_length=64)  # sha256 hex of the credential
     created_at = models.DateTimeField()
     expires_at = models.DateTimeField()
 
     class Meta:
         ordering = ["-id"]
-        indexes = [models.Index(fields=["expires_at"])]
+        indexes = [models.Index(fields=["org", "expires_at"])]
+        # a constraint, not unique=True: no extra pattern-ops (LIKE) index on PostgreSQL
+        constraints = [models.UniqueConstraint(fields=["secret_hash"],
+                                               name="one_session_per_credential")]
 
     def __str__(self) -> str:
         return f"launch session {self.pk} on license {self.license_id}"
