@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "coursewright.assist",
     "coursewright.delivery",
     "coursewright.tracking",
+    "coursewright.cmi5",
     "coursewright.web",
     "coursewright.ops",
 ]

@@ -12,5 +12,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("coursewright.delivery.reports")),
     # the xAPI LRS (and, with it, cmi5 launching)
     path("", include("coursewright.tracking.urls")),
+    # the cmi5 launching system (launch, fetch URLs, the LMS listener)
+    path("", include("coursewright.cmi5.urls")),
     path("", include("coursewright.web.urls")),
 ]

@@ -60,7 +60,7 @@ def test_delete_removes_only_that_learners_rows_and_leaves_a_receipt(people: Peo
                               "launch_sessions": 4, "license_learners": 2,
                               # the LRS was checked too (tests/tracking cover its rows)
                               "xapi_statements": 0, "xapi_documents": 0,
-                              "xapi_attachments": 0}
+                              "xapi_attachments": 0, "cmi5_registrations": 0}
     assert LaunchProgress.objects.filter(org=people.acme).count() == 1  # lms-other
     assert PlayerError.objects.filter(org=people.acme).count() == 1
     assert LaunchEvent.objects.filter(org=people.acme).count() == acme_events - 4

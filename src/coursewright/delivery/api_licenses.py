@@ -241,7 +241,7 @@ def mint_token(request: HttpRequest, license_id: int) -> dict[str, Any]:
             openapi_extra={"responses": {200: {"description": "The package (zip)", "content": {
                 "application/zip": {"schema": {"type": "string", "format": "binary"}}}}}})
 def download_dispatch(request: HttpRequest, license_id: int,
-                      fmt: Literal["scorm12", "scorm2004"],
+                      fmt: Literal["scorm12", "scorm2004", "cmi5"],
                       course: int | None = None) -> HttpResponse:
     from coursewright.delivery.dispatch import download_dispatch_package
 

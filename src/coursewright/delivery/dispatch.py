@@ -1,5 +1,5 @@
-"""Dispatch packages: thin SCORM 1.2 / SCORM 2004 packages a client LMS imports in place of
-the course.
+"""Dispatch packages: thin SCORM 1.2 / SCORM 2004 / cmi5 packages a client LMS imports in
+place of the course.
 
 Design, and what it guarantees:
 
@@ -16,6 +16,16 @@ Design, and what it guarantees:
 - **The runtime is relayed.** The course runs on the platform's origin inside the
   launcher's iframe; its SCORM calls reach the LMS through ``relay.js`` (served by the
   platform into the course page) and ``launcher.js`` (see both files' design notes).
+- **cmi5.** The package is ``cmi5.xml`` (one AU, ``launcher.html``, whose publisher id
+  is the course's AU id, the same as in the course's own cmi5 package), the
+  ``CourseStructure.xsd``, and the cmi5 launcher (``cmi5launcher.js``): it is the AU the
+  client LMS launches, holds the LMS's cmi5 session (fetch URL, auth-token, LaunchData)
+  and turns the relayed runtime calls of the course page into cmi5 statements and state
+  (see the script's design note). The learner id it gives the Gatekeeper is the LMS
+  actor's account name, never a name or an mbox. moveOn and masteryScore are those of the
+  version in production when the package is made (CompletedAndPassed with the passing
+  score when it has questions, else Completed); the LMS's LaunchData masteryScore is what
+  the course then applies.
 - **Reproducible.** The same license, course, format and token give the same bytes (zip
   entries sorted, timestamps fixed to the license's creation time). A download mints a
   fresh token (``licenses.license_token``: audited), so two downloads differ in the token.
@@ -34,6 +44,7 @@ from django.urls import reverse
 from lxml import etree
 
 from coursewright.audit.actions import record_event
+from coursewright.courses.content import CourseContent
 from coursewright.courses.models import Course
 from coursewright.delivery.licenses import license_token
 from coursewright.delivery.models import License
@@ -44,18 +55,23 @@ from coursewright.publishing.packaging import write_zip
 if TYPE_CHECKING:
     from coursewright.audit.actor import Actor
 
-DispatchFormat = Literal["scorm12", "scorm2004"]
+DispatchFormat = Literal["scorm12", "scorm2004", "cmi5"]
+# the SCORM formats (the dashboard's choices); ALL_FORMATS adds cmi5
 FORMATS: tuple[DispatchFormat, ...] = ("scorm12", "scorm2004")
+ALL_FORMATS: tuple[DispatchFormat, ...] = ("scorm12", "scorm2004", "cmi5")
 LAUNCHER_DIR = Path(__file__).resolve().parent / "launcher"
 LAUNCH_FILE = "launcher.html"
 PACKAGE_FILES = (LAUNCH_FILE, "launcher.js", "launcher.css")
+CMI5_TEMPLATE = "cmi5launcher.html"
+CMI5_SCRIPT = "cmi5launcher.js"
+CMI5_FILES = (LAUNCH_FILE, CMI5_SCRIPT, "launcher.css")
 RELAY_SCRIPT = "relay.js"
 
 
 @cache
 def launcher_asset(name: str) -> bytes:
     """A file of the launcher folder (``launcher.*`` or ``relay.js``)."""
-    if name not in (*PACKAGE_FILES, RELAY_SCRIPT):
+    if name not in (*PACKAGE_FILES, RELAY_SCRIPT, CMI5_TEMPLATE, CMI5_SCRIPT):
         raise KeyError(name)
     return (LAUNCHER_DIR / name).read_bytes()
 
@@ -71,10 +87,10 @@ def launch_config(license: License, course: Course, fmt: DispatchFormat, token: 
     }
 
 
-def _launcher_html(config: dict[str, str]) -> bytes:
+def _launcher_html(config: dict[str, str], template: str = LAUNCH_FILE) -> bytes:
     # a JSON block is data, never run; "<" escaped so no text can close the element
     data = json.dumps(config, sort_keys=True).replace("<", "\\u003c")
-    page = launcher_asset(LAUNCH_FILE).decode()
+    page = launcher_asset(template).decode()
     assert page.count("{{CONFIG}}") == 1
     return page.replace("{{CONFIG}}", data).encode()
 
@@ -87,7 +103,7 @@ def _sub(parent: etree._Element, tag: str, text: str | None = None,
     return element
 
 
-def build_manifest(course: Course, fmt: DispatchFormat) -> bytes:
+def build_manifest(course: Course, fmt: manifests.ScormFormat) -> bytes:
     """imsmanifest.xml of a dispatch package: one SCO, ``launcher.html``, and its files."""
     base = manifests.ncname(f"cw-dispatch-{course.uid}")
     title = f"Course {course.uid}"
@@ -140,12 +156,63 @@ def build_manifest(course: Course, fmt: DispatchFormat) -> bytes:
     return xml
 
 
+def _production_content(course: Course) -> CourseContent | None:
+    from coursewright.courses.actions import validate_content
+    from coursewright.delivery.models import Channel, ChannelName
+
+    channel = (Channel.objects.filter(course=course, name=ChannelName.PRODUCTION)
+               .select_related("current__version").first())
+    return validate_content(channel.current.version.content) if channel else None
+
+
+def build_cmi5_structure(course: Course, content: CourseContent | None) -> bytes:
+    """cmi5.xml of a cmi5 dispatch package: one AU, the launcher (validated)."""
+    from coursewright.publishing.actions import activity_base
+    from coursewright.publishing.xapi_manifests import (
+        CMI5_NS,
+        mastery,
+        validate_cmi5_xml,
+    )
+
+    base = activity_base(course)
+    title = f"Course {course.uid}"
+    scored = content is not None and bool(content.questions())
+    root = etree.Element(f"{{{CMI5_NS}}}courseStructure", nsmap={None: CMI5_NS})
+    node = _sub(root, f"{{{CMI5_NS}}}course", id=base)
+    for tag in ("title", "description"):
+        _sub(_sub(node, f"{{{CMI5_NS}}}{tag}"), f"{{{CMI5_NS}}}langstring", title, lang="en")
+    au = _sub(root, f"{{{CMI5_NS}}}au", id=f"{base}/au",
+              moveOn="CompletedAndPassed" if scored else "Completed")
+    if scored and content is not None:
+        au.set("masteryScore", format(mastery(content.settings.passing_score), "f"))
+    au.set("launchMethod", "AnyWindow")
+    for tag in ("title", "description"):
+        _sub(_sub(au, f"{{{CMI5_NS}}}{tag}"), f"{{{CMI5_NS}}}langstring", title, lang="en")
+    _sub(au, f"{{{CMI5_NS}}}url", LAUNCH_FILE)
+    body = etree.tostring(root, xml_declaration=False, encoding="UTF-8", pretty_print=True)
+    xml = b'<?xml version="1.0" encoding="UTF-8"?>\n' + body
+    validate_cmi5_xml(xml)
+    return xml
+
+
 def build_dispatch_package(license: License, course: Course, fmt: DispatchFormat, *,
                            token: str) -> bytes:
-    """The dispatch package's zip (see the module note); pure given its arguments."""
-    if fmt not in FORMATS:
-        raise Invalid(f"unknown dispatch format {fmt!r}: use scorm12 or scorm2004",
+    """The dispatch package's zip (see the module note); pure given its arguments (and,
+    for cmi5, the version in production)."""
+    if fmt not in ALL_FORMATS:
+        raise Invalid(f"unknown dispatch format {fmt!r}: use scorm12, scorm2004 or cmi5",
                       code="bad_format")
+    if fmt == "cmi5":
+        from coursewright.publishing.xapi_manifests import cmi5_schema_files
+
+        return write_zip({
+            "cmi5.xml": build_cmi5_structure(course, _production_content(course)),
+            LAUNCH_FILE: _launcher_html(launch_config(license, course, fmt, token),
+                                        CMI5_TEMPLATE),
+            CMI5_SCRIPT: launcher_asset(CMI5_SCRIPT),
+            "launcher.css": launcher_asset("launcher.css"),
+            **cmi5_schema_files(),
+        }, license.created_at)
     files = {
         "imsmanifest.xml": build_manifest(course, fmt),
         LAUNCH_FILE: _launcher_html(launch_config(license, course, fmt, token)),

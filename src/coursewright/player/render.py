@@ -66,7 +66,7 @@ from coursewright.courses.transparency import (
 if TYPE_CHECKING:
     from coursewright.publishing.packaging import PackageMeta
 
-Format = Literal["scorm2004", "scorm12", "html"]
+Format = Literal["scorm2004", "scorm12", "html", "cmi5", "xapi"]
 Question = MultipleChoiceBlock | MultipleResponseBlock | TrueFalseBlock
 AiLevel = Literal["true", "partial", "false"]
 
@@ -195,7 +195,17 @@ def course_data(content: CourseContent, *, fmt: Format, meta: PackageMeta,
         "questions": questions,
         "strings": strings,
         **_assist_data(content, assist),
+        **_xapi_data(fmt, meta),
     }
+
+
+def _xapi_data(fmt: Format, meta: PackageMeta) -> dict[str, Any]:
+    """For cmi5 and xAPI builds: the course's activity IRI (a TinCan launch that names no
+    ``activity_id`` uses it; a cmi5 launch always names its own). Absent otherwise, so
+    SCORM and HTML builds stay byte-identical."""
+    if fmt not in ("cmi5", "xapi") or not meta.activity_base:
+        return {}
+    return {"xapi": {"activityId": meta.activity_base}}
 
 
 def _json_for_html(data: object) -> str:

@@ -178,6 +178,10 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
     from coursewright.tracking.privacy import org_export as xapi_export
 
     xapi = xapi_export(org)
+    from coursewright.cmi5.models import Registration
+
+    cmi5 = [cmi5_registration_row(r) for r in Registration.objects.filter(org=org)
+            .order_by("id").prefetch_related("sessions")]
     versions = [v for c in courses for v in c["versions"]]
     deployments = sum(len(c["deployments"]) for c in courses)
     return {
@@ -201,6 +205,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
         "launch_progress": progress,
         "player_errors": player_errors,
         "xapi": xapi,
+        "cmi5_registrations": cmi5,
         "missing_files": files.missing,
         "counts": {
             "members": len(members),
@@ -223,6 +228,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
             **({"launch_progress": len(progress)} if progress else {}),
             **({"player_errors": len(player_errors)} if player_errors else {}),
             **{k: len(v) for k, v in xapi.items() if v},
+            **({"cmi5_registrations": len(cmi5)} if cmi5 else {}),
         },
     }
 
@@ -291,6 +297,19 @@ def progress_row(p: Any) -> dict[str, Any]:
             "reports": p.reports,
             "created_at": _iso(p.created_at), "updated_at": _iso(p.updated_at),
             "completed_at": _iso(p.completed_at)}
+
+
+def cmi5_registration_row(r: Any) -> dict[str, Any]:
+    return {"id": r.pk, "license_id": r.license_id, "course_id": r.course_id,
+            "learner": r.learner, "registration": str(r.registration),
+            "achieved": r.achieved, "satisfied_at": _iso(r.satisfied_at),
+            "created_at": _iso(r.created_at),
+            "sessions": [{"session_id": str(a.session_id), "au_id": a.au_id,
+                          "launch_mode": a.launch_mode, "version_id": a.version_id,
+                          "initialized_at": _iso(a.initialized_at),
+                          "terminated_at": _iso(a.terminated_at),
+                          "created_at": _iso(a.created_at)}
+                         for a in r.sessions.all().order_by("id")]}
 
 
 def player_error_row(e: Any) -> dict[str, Any]:

@@ -31,7 +31,7 @@ from django.utils import timezone
 from coursewright.audit.actions import record_event, record_read
 from coursewright.errors import Invalid
 from coursewright.privacy.deletion import DeletionReceipt
-from coursewright.privacy.export import player_error_row, progress_row
+from coursewright.privacy.export import cmi5_registration_row, player_error_row, progress_row
 from coursewright.tracking.privacy import delete_learner_records, learner_export
 
 if TYPE_CHECKING:
@@ -61,6 +61,7 @@ def _pseudonyms(org: Organisation, learner_id: str) -> dict[int, str]:
 def _rows(org: Organisation, pseudonyms: dict[int, str]) -> dict[str, Any]:
     from django.db.models import Q
 
+    from coursewright.cmi5.models import Registration
     from coursewright.delivery.models import (
         LaunchEvent,
         LaunchProgress,
@@ -80,6 +81,8 @@ def _rows(org: Organisation, pseudonyms: dict[int, str]) -> dict[str, Any]:
         "launch_progress": LaunchProgress.objects.filter(match(), org=org),
         "player_errors": PlayerError.objects.filter(match(), org=org),
         "launch_sessions": LaunchSession.objects.filter(match(), org=org),
+        # cmi5 registrations and, with them, their AU sessions
+        "cmi5_registrations": Registration.objects.filter(match(), org=org),
         "license_learners": LicenseLearner.objects.filter(match(), license__org=org),
     }
 
@@ -102,6 +105,9 @@ def export_learner(org: Organisation, learner_id: str, *, actor: Actor) -> dict[
             "expires_at": s.expires_at.isoformat(),
         } for s in rows["launch_sessions"].order_by("id")],
         "launch_progress": [progress_row(p) for p in rows["launch_progress"].order_by("id")],
+        "cmi5_registrations": [cmi5_registration_row(r) for r in
+                               rows["cmi5_registrations"].order_by("id")
+                               .prefetch_related("sessions")],
         "player_errors": [player_error_row(e) for e in rows["player_errors"].order_by("id")],
         "licenses_seen_on": sorted(r.license_id for r in rows["license_learners"]),
         **learner_export(org, pseudonyms.values()),

@@ -21,7 +21,8 @@ applies every rule and writes one receipt per organisation and category to the a
 - ``launch_logs``: launch events and player runtime errors older than the rule, and
   launch sessions that ended before it, are deleted.
 - ``learner_records``: progress reported by launched attempts whose last report is
-  older than the rule, and the LRS's statements stored and documents written before it;
+  older than the rule, the LRS's statements stored and documents written before it, and
+  cmi5 registrations with no AU session since;
   features that store more learner records chain their purge after it (``assist`` for
   gradings). Each purge is added with the feature that stores that data (registered in
   ``PURGERS``), so a rule never silently does nothing: ``purge_org`` reports categories
@@ -118,7 +119,19 @@ def _purge_launch_progress(org: Organisation, cutoff: datetime) -> int:
     from coursewright.tracking.privacy import purge_learner_records
 
     count, _ = LaunchProgress.objects.filter(org=org, updated_at__lt=cutoff).delete()
-    return count + purge_learner_records(org, cutoff)
+    return count + purge_learner_records(org, cutoff) + _purge_cmi5(org, cutoff)
+
+
+def _purge_cmi5(org: Organisation, cutoff: datetime) -> int:
+    """cmi5 registrations with no AU session since the cutoff (their sessions go too)."""
+    from django.db.models import Exists, OuterRef
+
+    from coursewright.cmi5.models import AuSession, Registration
+
+    recent = AuSession.objects.filter(registration=OuterRef("pk"), created_at__gte=cutoff)
+    count, _ = (Registration.objects.filter(org=org, created_at__lt=cutoff)
+                .exclude(Exists(recent)).delete())
+    return count
 
 
 PURGERS: dict[str, Purger] = {

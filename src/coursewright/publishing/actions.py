@@ -15,30 +15,41 @@ from __future__ import annotations
 
 import hashlib
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from coursewright.ai.policy import DEFAULT_DISCLOSURE, disclosure_text
 from coursewright.audit.actions import record_event
 from coursewright.audit.actor import Actor
 from coursewright.courses.actions import validate_content
-from coursewright.courses.models import Asset, CourseVersion, VersionState
+from coursewright.courses.models import Asset, Course, CourseVersion, VersionState
 from coursewright.courses.transparency import reviewer_reference
 from coursewright.errors import Conflict, Invalid
-from coursewright.publishing.models import Export, ExportFormat
+from coursewright.publishing.models import Export
 from coursewright.storage import delete_quietly, put_bytes, read_bytes
 
 EXPORTABLE = (VersionState.APPROVED, VersionState.PUBLISHED)
 
 
-def build_version_package(version: CourseVersion, fmt: str) -> bytes:
-    from coursewright.publishing.packaging import PackageMeta, build_package
+def activity_base(course: Course) -> str:
+    """The IRI a course's xAPI activities (cmi5 course, AUs, TinCan activity) derive from:
+    on this platform, by the course's uid, the same for every version."""
+    return f"{settings.BASE_URL}/xapi/activities/courses/{course.uid}"
+
+
+def build_version_package(version: CourseVersion, fmt: str, *,
+                          cmi5_layout: str = "course") -> bytes:
+    from coursewright.publishing.packaging import FORMATS, PackageMeta, build_package
+    from coursewright.publishing.xapi_manifests import LAYOUTS
 
     if version.state not in EXPORTABLE or version.approved_at is None:
         raise Conflict("Only an approved version can be exported; have a reviewer approve "
                        "it first.", code="not_approved")
-    if fmt not in ExportFormat.values:
-        raise Invalid(f"format must be one of {', '.join(ExportFormat.values)}",
-                      code="bad_format")
+    if fmt not in FORMATS:
+        raise Invalid(f"format must be one of {', '.join(FORMATS)}", code="bad_format")
+    if cmi5_layout not in LAYOUTS:
+        raise Invalid(f"the cmi5 layout must be one of {', '.join(LAYOUTS)}",
+                      code="bad_layout")
     content = validate_content(version.content)
     assets = {
         a.sha256: (read_bytes(version.org, a.storage_path), a.content_type)
@@ -56,13 +67,15 @@ def build_version_package(version: CourseVersion, fmt: str) -> bytes:
         approved_via=version.approved_via or None,
         reviewer_ref=(reviewer_reference(org.key_id, version.approved_by_id)
                       if version.approved_by_id is not None else None),
+        activity_base=activity_base(version.course),
     )
     wording = disclosure_text(org)
     disclosure = None if wording == DEFAULT_DISCLOSURE else wording
     from coursewright.assist.access import player_assist
 
-    return build_package(content, fmt=fmt, meta=meta, assets=assets,  # type: ignore[arg-type]
-                         disclosure=disclosure, assist=player_assist(version))
+    return build_package(content, fmt=fmt, meta=meta, assets=assets,
+                         disclosure=disclosure, assist=player_assist(version),
+                         cmi5_layout=cmi5_layout)
 
 
 def forget_exports(version: CourseVersion) -> int:
@@ -100,12 +113,16 @@ def export_version(version: CourseVersion, fmt: str, *, actor: Actor) -> Export:
     return existing
 
 
-def build_export(version: CourseVersion, fmt: str, *, actor: Actor) -> bytes:
-    """Build a package afresh (never from the stored copy) and record the access."""
-    data = build_version_package(version, fmt)
+def build_export(version: CourseVersion, fmt: str, *, actor: Actor,
+                 cmi5_layout: str = "course") -> bytes:
+    """Build a package afresh (never from the stored copy) and record the access; a cmi5
+    package with one AU per module (``cmi5_layout="module"``) is always built this way."""
+    data = build_version_package(version, fmt, cmi5_layout=cmi5_layout)
+    after = {"format": fmt, "sha256": hashlib.sha256(data).hexdigest()}
+    if fmt == "cmi5":
+        after["cmi5_layout"] = cmi5_layout
     record_event(org=version.org, actor=actor, action="export.built",
-                 object_type="course_version", object_id=version.pk,
-                 after={"format": fmt, "sha256": hashlib.sha256(data).hexdigest()})
+                 object_type="course_version", object_id=version.pk, after=after)
     return data
 
 

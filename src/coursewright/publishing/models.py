@@ -7,6 +7,8 @@ class ExportFormat(models.TextChoices):
     SCORM2004 = "scorm2004", "SCORM 2004 4th edition"
     SCORM12 = "scorm12", "SCORM 1.2"
     HTML = "html", "Plain HTML"
+    CMI5 = "cmi5", "cmi5"
+    XAPI = "xapi", "xAPI (TinCan)"
 
 
 class Export(models.Model):

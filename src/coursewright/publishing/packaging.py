@@ -1,4 +1,5 @@
-"""Build learner packages (SCORM 2004 4th ed., SCORM 1.2, plain HTML) as zip bytes.
+"""Build learner packages (SCORM 2004 4th ed., SCORM 1.2, plain HTML, cmi5, xAPI/TinCan)
+as zip bytes.
 
 Design note: reproducibility
 ---------------------------
@@ -24,7 +25,9 @@ dict order. How:
 Layout: ``index.html`` (launch file), ``player/player.js|player.css|noscript.css``,
 ``assets/<sha256>.<ext>`` for images, ``provenance.json``, ``metadata.xml``,
 ``ai-provenance.json``; SCORM packages add ``imsmanifest.xml`` and the official XSDs of
-their edition at the root.
+their edition at the root; cmi5 packages add ``cmi5.xml`` (one AU for the course, or one
+per module: ``cmi5_layout``) and ``CourseStructure.xsd``; xAPI packages add
+``tincan.xml`` (see :mod:`coursewright.publishing.xapi_manifests`).
 
 AI transparency (EU AI Act Art. 50(2), terms and rules in
 :mod:`coursewright.courses.transparency`): every package carries the marks in four
@@ -74,9 +77,18 @@ from coursewright.publishing.manifests import (
     schema_files,
     validate_manifest,
 )
+from coursewright.publishing.xapi_manifests import (
+    CMI5_FILE,
+    TINCAN_FILE,
+    Cmi5Layout,
+    build_cmi5_xml,
+    build_tincan_xml,
+    cmi5_schema_files,
+)
 
-PackageFormat = Literal["scorm2004", "scorm12", "html"]
-FORMATS: tuple[PackageFormat, ...] = ("scorm2004", "scorm12", "html")
+PackageFormat = Literal["scorm2004", "scorm12", "html", "cmi5", "xapi"]
+FORMATS: tuple[PackageFormat, ...] = ("scorm2004", "scorm12", "html", "cmi5", "xapi")
+XAPI_FORMATS = frozenset({"cmi5", "xapi"})
 
 IMAGE_EXTENSIONS = {"image/png": "png", "image/jpeg": "jpg", "image/webp": "webp",
                     "image/gif": "gif"}
@@ -101,6 +113,9 @@ class PackageMeta:
     org_name: str
     approved_via: str | None = None  # channel of the approval: "web", "api", "cli"
     reviewer_ref: str | None = None  # transparency.reviewer_reference(), opaque
+    # the IRI the course's xAPI activities derive from (cmi5 and xAPI packages need it):
+    # exports pass <platform>/xapi/activities/courses/<course uid>
+    activity_base: str | None = None
 
     def __post_init__(self) -> None:
         if not self.course_id.strip():
@@ -194,10 +209,13 @@ def package_files(
     assets: Mapping[str, tuple[bytes, str]],
     disclosure: str | None = None,
     assist: AssistConfig | None = None,
+    cmi5_layout: Cmi5Layout = "course",
 ) -> dict[str, bytes]:
     """Every file of the package, by relative path (what ``build_package`` zips)."""
     if fmt not in FORMATS:
         raise PackagingError(f"unknown package format {fmt!r}")
+    if fmt in XAPI_FORMATS and not meta.activity_base:
+        raise PackagingError(f"a {fmt} package needs meta.activity_base (an absolute IRI)")
     files, images = _image_files(content, assets)
     for name, data in player_assets().items():
         files[f"player/{name}"] = data
@@ -212,7 +230,15 @@ def package_files(
         content, binding="imsmd" if fmt == "scorm12" else "lom", course_id=meta.course_id,
         version_number=meta.version_number, source_type=summarise(content).source_type,
         provenance_file=PROVENANCE_FILE)
-    if fmt != "html":
+    if fmt == "cmi5":
+        assert meta.activity_base is not None
+        files[CMI5_FILE] = build_cmi5_xml(content, activity_base=meta.activity_base,
+                                          layout=cmi5_layout)
+        files.update(cmi5_schema_files())
+    elif fmt == "xapi":
+        assert meta.activity_base is not None
+        files[TINCAN_FILE] = build_tincan_xml(content, activity_base=meta.activity_base)
+    elif fmt == "scorm2004" or fmt == "scorm12":
         manifest = build_manifest(content, fmt=fmt, course_id=meta.course_id,
                                   version_number=meta.version_number, files=list(files),
                                   metadata_location=METADATA_FILE)
@@ -231,6 +257,7 @@ def build_package(
     assets: Mapping[str, tuple[bytes, str]],
     disclosure: str | None = None,
     assist: AssistConfig | None = None,
+    cmi5_layout: Cmi5Layout = "course",
 ) -> bytes:
     """The zip of ``content`` in ``fmt``; ``assets`` maps sha256 → (bytes, content type);
     ``disclosure`` is the note on AI-made screens (None: the player's default, translated);
@@ -240,5 +267,5 @@ def build_package(
     ``ManifestValidationError`` should a generated manifest ever fail its schemas.
     """
     files = package_files(content, fmt=fmt, meta=meta, assets=assets, disclosure=disclosure,
-                          assist=assist)
+                          assist=assist, cmi5_layout=cmi5_layout)
     return write_zip(files, meta.approved_at)

@@ -43,7 +43,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from coursewright.audit.actions import record_read
 from coursewright.courses.models import Course
 from coursewright.delivery import licenses as actions
-from coursewright.delivery.dispatch import FORMATS, DispatchFormat, download_dispatch_package
+from coursewright.delivery.dispatch import ALL_FORMATS, DispatchFormat, download_dispatch_package
 from coursewright.delivery.gatekeeper import REASONS
 from coursewright.delivery.models import (
     Channel,
@@ -61,7 +61,7 @@ MAX_CAP = 2_000_000_000
 MAX_REASON = 500
 RECENT_LAUNCHES = 10
 StatusChange = Literal["suspend", "revoke", "reinstate"]
-FORMAT_LABELS = {"scorm12": "SCORM 1.2", "scorm2004": "SCORM 2004"}
+FORMAT_LABELS = {"scorm12": "SCORM 1.2", "scorm2004": "SCORM 2004", "cmi5": "cmi5"}
 
 # --- forms ----------------------------------------------------------------------------
 
@@ -172,7 +172,7 @@ class StatusChangeForm(forms.Form):
 
 class DispatchForm(forms.Form):
     course = forms.TypedChoiceField(coerce=int)
-    format = forms.ChoiceField(choices=[(f, FORMAT_LABELS[f]) for f in FORMATS])
+    format = forms.ChoiceField(choices=[(f, FORMAT_LABELS[f]) for f in ALL_FORMATS])
 
     def __init__(self, *args: Any, license: License, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -263,7 +263,7 @@ def _detail_page(request: OrgRequest, license: License, *, form: LicenseForm | N
         "courses": [(c, c.pk in live) for c in courses],
         "form": (form or LicenseForm.for_license(license)) if editable else None,
         "status_actions": STATUS_ACTIONS[license.status],
-        "formats": [(f, FORMAT_LABELS[f]) for f in FORMATS],
+        "formats": [(f, FORMAT_LABELS[f]) for f in ALL_FORMATS],
         "token": token, "just_issued": just_issued, "error": error,
         "launches": [(e, REASONS.get(e.reason, "")) for e in recent],
     }, status=status)

@@ -42,11 +42,19 @@
   var DATA = JSON.parse(dataEl.textContent);
   var STR = DATA.strings;
   var SCREENS = DATA.screens;
+  // cmi5 with one AU per module: ?module=<screen id> shows that screen and the results
+  var MODULE = null;
+  if (DATA.format === "cmi5") {
+    var wantedModule = new URLSearchParams(window.location.search).get("module");
+    SCREENS.forEach(function (s) { if (s.id === wantedModule) MODULE = s; });
+    if (MODULE) SCREENS = [MODULE];
+  }
   var QUESTION_IDS = [];
   SCREENS.forEach(function (s) { QUESTION_IDS.push.apply(QUESTION_IDS, s.questions); });
   var RESULTS = SCREENS.length; // index of the results screen
   var RESULTS_ID = "~results";
   var STATE_KEY = String(DATA.course.version) + ":" + SCREENS.length + ":" + QUESTION_IDS.length;
+  if (MODULE) STATE_KEY += ":" + MODULE.id;
 
   function t(key, vars) {
     var text = STR[key] || key;
@@ -257,6 +265,356 @@
     end: function () {}
   };
 
+
+  // ---------------------------------------------------------------- xAPI: cmi5 and TinCan
+  // cmi5 builds (DATA.format "cmi5") are a cmi5 AU; xAPI builds ("xapi") a TinCan
+  // package. Both read their launch parameters from the address. cmi5: endpoint, fetch,
+  // actor, registration, activityId; the AU POSTs the one-time fetch URL for its
+  // auth-token, reads LMS.LaunchData (contextTemplate, launchMode, masteryScore,
+  // returnURL, moveOn) and the learner preferences, then says "initialized". TinCan:
+  // endpoint, auth, actor (arrays of the old launch format accepted), registration,
+  // activity_id (else the package's activity). Setup is asynchronous and finishes
+  // before the player starts. What the SCORM adapters keep in cmi.location and
+  // cmi.suspend_data goes to one state document ("coursewright.player") of the AU's
+  // activity, agent and registration, with what this registration already reported
+  // ("completed", "passed"), so a verb the rules allow once per registration is not
+  // repeated in a later session. Statements and state writes go out in order, one
+  // request at a time (a network failure or 5xx is retried: statement ids make that
+  // safe); the last batch, with "terminated", is sent with keepalive so it survives the
+  // page closing. cmi5 statements use the LMS's context template (session
+  // id, publisher id) plus the registration and the cmi5 category (and "moveon" on
+  // completed/passed/failed); answers are "cmi5 allowed" statements (no cmi5 category),
+  // between initialized and terminated. In Browse and Review launch modes only
+  // initialized and terminated are sent.
+  var CMI5_CATEGORY = "https://w3id.org/xapi/cmi5/context/categories/cmi5";
+  var MOVEON_CATEGORY = "https://w3id.org/xapi/cmi5/context/categories/moveon";
+  var MASTERY_EXT = "https://w3id.org/xapi/cmi5/context/extensions/masteryscore";
+  var VERBS = {
+    initialized: "http://adlnet.gov/expapi/verbs/initialized",
+    completed: "http://adlnet.gov/expapi/verbs/completed",
+    passed: "http://adlnet.gov/expapi/verbs/passed",
+    failed: "http://adlnet.gov/expapi/verbs/failed",
+    answered: "http://adlnet.gov/expapi/verbs/answered",
+    terminated: "http://adlnet.gov/expapi/verbs/terminated"
+  };
+  var PLAYER_STATE = "coursewright.player";
+  var XAPI_VERSION = "1.0.3";
+
+  function uuid4() {
+    if (window.crypto && typeof window.crypto.randomUUID === "function") return window.crypto.randomUUID();
+    var b = new Uint8Array(16);
+    window.crypto.getRandomValues(b);
+    b[6] = (b[6] & 0x0f) | 0x40;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    var h = "";
+    for (var i = 0; i < 16; i++) h += pad(b[i].toString(16), 2);
+    return h.slice(0, 8) + "-" + h.slice(8, 12) + "-" + h.slice(12, 16) + "-" + h.slice(16, 20) + "-" + h.slice(20);
+  }
+
+  function isoDuration(ms) {
+    var cs = Math.max(0, Math.round(ms / 10));
+    var h = Math.floor(cs / 360000);
+    var m = Math.floor(cs / 6000) % 60;
+    var s = (cs % 6000) / 100;
+    return "PT" + (h ? h + "H" : "") + (h || m ? m + "M" : "") + s.toFixed(2) + "S";
+  }
+
+  function copy(value) { return JSON.parse(JSON.stringify(value)); }
+
+  function tinCanActor(raw) {
+    // the TinCan launch format gives name/mbox/account as arrays
+    var actor = { objectType: "Agent" };
+    var first = function (v) { return Array.isArray(v) ? v[0] : v; };
+    if (raw.name !== undefined) actor.name = String(first(raw.name));
+    if (raw.mbox !== undefined) actor.mbox = String(first(raw.mbox));
+    if (raw.mbox_sha1sum !== undefined) actor.mbox_sha1sum = String(first(raw.mbox_sha1sum));
+    if (raw.openid !== undefined) actor.openid = String(first(raw.openid));
+    var account = first(raw.account);
+    if (account && typeof account === "object") {
+      actor.account = {
+        homePage: String(account.homePage || account.accountServiceHomePage || ""),
+        name: String(account.name || account.accountName || "")
+      };
+    }
+    return actor;
+  }
+
+  function Xapi(kind, launch) {
+    this.kind = kind;
+    this.endpoint = launch.endpoint.replace(/\/?$/, "/");
+    this.auth = launch.auth;
+    this.actor = launch.actor;
+    this.registration = launch.registration || null;
+    this.activityId = launch.activityId;
+    this.launchData = launch.launchData || {};
+    this.values = {};
+    this.done = {};       // per registration: completed, passed (from the state document)
+    this.session = {};    // per session: verbs sent
+    this.queue = [];
+    this.flushing = false;
+    this.chain = null;
+    this.ended = false;
+    this.startedAt = Date.now();
+    this.dirty = false;
+  }
+  Xapi.prototype = {
+    call: function (method, path, body, extra) {
+      var headers = { "Authorization": this.auth, "X-Experience-API-Version": XAPI_VERSION };
+      if (body !== undefined) headers["Content-Type"] = "application/json";
+      var options = { method: method, mode: "cors", credentials: "omit", cache: "no-store",
+                      headers: headers, referrerPolicy: "no-referrer" };
+      if (body !== undefined) options.body = JSON.stringify(body);
+      if (extra && extra.keepalive) options.keepalive = true;
+      return window.fetch(this.endpoint + path, options);
+    },
+    stateUrl: function (stateId) {
+      var q = "activities/state?activityId=" + encodeURIComponent(this.activityId) +
+        "&agent=" + encodeURIComponent(JSON.stringify(this.actor)) +
+        "&stateId=" + encodeURIComponent(stateId);
+      if (this.registration) q += "&registration=" + encodeURIComponent(this.registration);
+      return q;
+    },
+    getState: function (stateId) {
+      return this.call("GET", this.stateUrl(stateId)).then(function (response) {
+        if (response.status === 404) return null;
+        if (!response.ok) throw new Error("state " + stateId + ": HTTP " + response.status);
+        return response.json();
+      });
+    },
+    loadPlayerState: function () {
+      var self = this;
+      return this.getState(PLAYER_STATE).then(function (doc) {
+        if (doc && typeof doc === "object") {
+          if (typeof doc.location === "string") self.values.location = doc.location;
+          if (typeof doc.suspend === "string") self.values.suspend = doc.suspend;
+          self.done = doc.done && typeof doc.done === "object" ? doc.done : {};
+        }
+      });
+    },
+    // -- the adapter interface the player drives
+    init: function () { return true; },
+    get: function (k) { return Object.prototype.hasOwnProperty.call(this.values, k) ? String(this.values[k]) : ""; },
+    set: function (k, v) {
+      if (this.values[k] !== String(v)) this.dirty = true;
+      this.values[k] = String(v);
+      return true;
+    },
+    commit: function (keepalive) {
+      if (!this.dirty) return true;
+      this.dirty = false;
+      var doc = { v: 1, location: this.values.location || "", suspend: this.values.suspend || "",
+                  done: this.done };
+      var self = this;
+      var put = function () { return self.call("PUT", self.stateUrl(PLAYER_STATE), doc, { keepalive: !!keepalive }); };
+      try {
+        if (keepalive) put().catch(function () { /* best effort */ });
+        else this.enqueue(put);
+      } catch (e) { return false; }
+      return true;
+    },
+    finish: function () {
+      if (this.ended) return true;
+      this.ended = true;
+      var sent = this.send(this.statement("terminated", { duration: isoDuration(Date.now() - this.startedAt) }), true);
+      var back = this.launchData.returnURL;
+      if (typeof back === "string" && back) {
+        // section 10: back to the LMS once terminated is out (or after 3 s at most)
+        var gone = false;
+        var leave = function () { if (!gone) { gone = true; window.location.assign(back); } };
+        window.setTimeout(leave, 3000);
+        sent.then(leave, leave);
+      }
+      return true;
+    },
+    location: "location",
+    readOnly: function () {
+      var mode = this.launchData.launchMode;
+      return this.kind === "cmi5" && (mode === "Browse" || mode === "Review");
+    },
+    masteryScore: function () {
+      var v = parseFloat(this.launchData.masteryScore);
+      return isNaN(v) ? null : Math.round(v * 1000000) / 10000;
+    },
+    start: function () {},
+    report: function (p) {
+      if (this.readOnly() || this.ended) return;
+      var duration = isoDuration(Date.now() - this.startedAt);
+      if (p.complete && !this.done.completed && !this.session.completed) {
+        this.session.completed = true;
+        this.done.completed = true;
+        this.dirty = true;
+        this.send(this.statement("completed", { completion: true, duration: duration }));
+      }
+      if (p.allAnswered && p.hasQuestions && !this.session.judged && !this.done.passed) {
+        var scaled = Math.round(p.score * 100) / 10000;
+        var mastery = parseFloat(this.launchData.masteryScore);
+        var passed = isNaN(mastery) ? p.passed : scaled >= mastery;
+        this.session.judged = true;
+        if (passed) { this.done.passed = true; this.dirty = true; }
+        var result = { success: passed, score: { scaled: scaled }, duration: duration };
+        var s = this.statement(passed ? "passed" : "failed", result);
+        if (!isNaN(mastery) && this.kind === "cmi5") {
+          s.context.extensions = s.context.extensions || {};
+          s.context.extensions[MASTERY_EXT] = mastery;
+        }
+        this.send(s);
+      }
+    },
+    interaction: function (n, q, given, correct) {
+      if (this.readOnly() || this.ended) return;
+      var tf = q.type === "true_false";
+      var definition = {
+        type: "http://adlnet.gov/expapi/activities/cmi.interaction",
+        interactionType: tf ? "true-false" : "choice",
+        correctResponsesPattern: [q.correct.join("[,]")]
+      };
+      if (!tf) definition.choices = q.choices.map(function (id) { return { id: id }; });
+      var s = this.statement("answered", { success: !!correct, response: given.join("[,]") }, true);
+      s.object = { objectType: "Activity", definition: definition,
+                   id: this.activityId.replace(/\/$/, "") + "/questions/" + encodeURIComponent(q.id) };
+      s.context.contextActivities = s.context.contextActivities || {};
+      s.context.contextActivities.parent = [{ objectType: "Activity", id: this.activityId }];
+      this.send(s);
+    },
+    sessionTime: function () {},
+    end: function () {},
+    // -- statements
+    statement: function (verb, result, allowed) {
+      var context = this.kind === "cmi5" ? copy(this.launchData.contextTemplate || {}) : {};
+      if (this.registration) context.registration = this.registration;
+      if (this.kind === "cmi5" && !allowed) {
+        var activities = context.contextActivities = context.contextActivities || {};
+        var category = activities.category = (activities.category || []).slice();
+        category.push({ objectType: "Activity", id: CMI5_CATEGORY });
+        if (result && (result.success !== undefined || result.completion !== undefined)) {
+          category.push({ objectType: "Activity", id: MOVEON_CATEGORY });
+        }
+      }
+      var s = {
+        id: uuid4(),
+        timestamp: new Date().toISOString(),
+        actor: this.actor,
+        verb: { id: VERBS[verb], display: { "en-US": verb } },
+        object: { objectType: "Activity", id: this.activityId },
+        context: context
+      };
+      if (result) s.result = result;
+      return s;
+    },
+    send: function (statement, last) {
+      this.queue.push(statement);
+      if (last) {
+        // leaving: what is left goes now, in one request that may outlive the page
+        var batch = this.queue.splice(0);
+        this.commit(true);
+        try {
+          return this.call("POST", "statements", batch, { keepalive: true })
+            .catch(function () { /* gone */ });
+        } catch (e) { return Promise.resolve(); }
+      }
+      this.flush();
+      return Promise.resolve();
+    },
+    // One request at a time, in order (statements and the state document alike); a
+    // network failure or a 5xx is tried again (statement ids make that idempotent).
+    enqueue: function (request) {
+      var attempt = function (left) {
+        return request().then(function (response) {
+          if (response.status >= 500 && left > 0) throw new Error("HTTP " + response.status);
+          if (!response.ok) window.cwXapiErrors = (window.cwXapiErrors || 0) + 1;
+          return response;
+        }).catch(function (error) {
+          if (left <= 0) return null; // lost: the course goes on
+          return new Promise(function (resolve) { window.setTimeout(resolve, 400); })
+            .then(function () { return attempt(left - 1); });
+        });
+      };
+      this.chain = (this.chain || Promise.resolve()).then(function () { return attempt(3); });
+      return this.chain;
+    },
+    flush: function () {
+      if (this.flushing || !this.queue.length) return;
+      var self = this;
+      var batch = null;
+      this.flushing = true;
+      this.enqueue(function () {
+        if (batch === null) { batch = self.queue.splice(0); self.flushing = false; }
+        if (!batch.length) return Promise.resolve({ status: 204, ok: true }); // sent on leaving
+        return self.call("POST", "statements", batch);
+      }).then(function () { self.flush(); });
+    },
+    // resolves once "initialized" is stored (it must be the session's first statement)
+    initialize: function () {
+      var self = this;
+      return this.call("POST", "statements", [this.statement("initialized")]).then(function (response) {
+        if (!response.ok) throw new Error("initialized: HTTP " + response.status);
+        self.startedAt = Date.now();
+      });
+    }
+  };
+
+  function launchParams() {
+    var params = new URLSearchParams(window.location.search);
+    var get = function (name) { var v = params.get(name); return v === null ? "" : v; };
+    return { get: get };
+  }
+
+  function openCmi5() {
+    var p = launchParams();
+    var endpoint = p.get("endpoint");
+    var fetchUrl = p.get("fetch");
+    var actor;
+    try { actor = JSON.parse(p.get("actor")); } catch (e) { actor = null; }
+    if (!endpoint || !fetchUrl || !actor || !p.get("registration") || !p.get("activityId")) {
+      return Promise.reject(new Error("not launched by a cmi5 LMS"));
+    }
+    var adapter = null;
+    return window.fetch(fetchUrl, { method: "POST", mode: "cors", credentials: "omit",
+                                    cache: "no-store", referrerPolicy: "no-referrer" })
+      .then(function (response) { return response.json(); })
+      .then(function (body) {
+        if (!body || typeof body["auth-token"] !== "string") {
+          throw new Error("fetch refused: " + (body && body["error-code"]));
+        }
+        adapter = new Xapi("cmi5", {
+          endpoint: endpoint, auth: "Basic " + body["auth-token"], actor: actor,
+          registration: p.get("registration"), activityId: p.get("activityId")
+        });
+        return adapter.getState("LMS.LaunchData");
+      })
+      .then(function (launchData) {
+        if (!launchData || typeof launchData !== "object") throw new Error("no LMS.LaunchData");
+        adapter.launchData = launchData;
+        var prefs = "agents/profile?profileId=cmi5LearnerPreferences&agent=" +
+          encodeURIComponent(JSON.stringify(actor));
+        return Promise.all([
+          adapter.call("GET", prefs).catch(function () { return null; }),
+          adapter.loadPlayerState()
+        ]);
+      })
+      .then(function () { return adapter.initialize(); })
+      .then(function () { return adapter; });
+  }
+
+  function openTinCan() {
+    var p = launchParams();
+    var endpoint = p.get("endpoint");
+    var raw;
+    try { raw = JSON.parse(p.get("actor")); } catch (e) { raw = null; }
+    if (!endpoint || !raw || typeof raw !== "object") {
+      return Promise.reject(new Error("not launched with TinCan parameters"));
+    }
+    var registration = p.get("registration");
+    var adapter = new Xapi("xapi", {
+      endpoint: endpoint, auth: p.get("auth"), actor: tinCanActor(raw),
+      registration: /^[0-9a-fA-F-]{36}$/.test(registration) ? registration : null,
+      activityId: p.get("activity_id") || (DATA.xapi && DATA.xapi.activityId)
+    });
+    return adapter.loadPlayerState().catch(function () { /* no state yet */ })
+      .then(function () { return adapter.initialize(); })
+      .then(function () { return adapter; });
+  }
+
   // ---------------------------------------------------------------- state
   var state = {
     current: 0,
@@ -360,13 +718,15 @@
     lms = new Standalone();
   }
 
+  function isScorm() { return lms.kind === "scorm12" || lms.kind === "scorm2004"; }
+
   function restore() {
-    if (lms.kind !== "none") {
+    if (isScorm()) {
       // A fresh attempt carries no state; reading it would only raise "not initialized".
       var entry = lms.get(lms.kind === "scorm12" ? "cmi.core.entry" : "cmi.entry");
       if (entry === "ab-initio") return { restored: false, index: -1 };
     }
-    var restored = decodeSuspend(lms.get(lms.kind === "none" ? "suspend" : "cmi.suspend_data"));
+    var restored = decodeSuspend(lms.get(isScorm() ? "cmi.suspend_data" : "suspend"));
     var location = lms.get(lms.location);
     var index = -1;
     if (location === RESULTS_ID) index = RESULTS;
@@ -380,7 +740,7 @@
       var p = progress();
       lms.set(lms.location, state.current === RESULTS ? RESULTS_ID : SCREENS[state.current].id);
       if (readOnly) { lms.commit(); return; }
-      lms.set(lms.kind === "none" ? "suspend" : "cmi.suspend_data", encodeSuspend());
+      lms.set(isScorm() ? "cmi.suspend_data" : "suspend", encodeSuspend());
       lms.report(p);
       lms.commit();
     } catch (e) { /* an LMS error must never break the course */ }
@@ -413,6 +773,20 @@
   var notice = byId("cw-notice");
 
   function heading(index) { return sections[index].querySelector("h1"); }
+
+  function scopeToModule() {
+    if (!MODULE) return;
+    Array.prototype.forEach.call(document.querySelectorAll("section.cw-screen"), function (el) {
+      if (sections.indexOf(el) === -1) el.hidden = true;
+    });
+    Array.prototype.forEach.call(toc.querySelectorAll(".cw-toc-link"), function (a) {
+      var href = a.getAttribute("href");
+      if (href === "#s." + MODULE.id) a.setAttribute("data-index", "0");
+      else if (href === "#cw-results") a.setAttribute("data-index", String(RESULTS));
+      else a.parentNode.hidden = true;
+    });
+    progressBar.max = SCREENS.length;
+  }
 
   function render() {
     sections.forEach(function (el, i) { el.hidden = i !== state.current; });
@@ -981,14 +1355,50 @@
     Array.prototype.forEach.call(document.querySelectorAll("form.cw-free-text"), wireFreeText);
   }
 
+  // An xAPI build (cmi5 or TinCan) connects asynchronously; anything else at once.
   function start() {
     document.documentElement.classList.add("cw-js");
+    if (DATA.format === "cmi5" || DATA.format === "xapi") {
+      var open = DATA.format === "cmi5" ? openCmi5 : openTinCan;
+      var opening;
+      try { opening = open(); } catch (e) { opening = Promise.reject(e); }
+      opening.then(function (adapter) {
+        lms = adapter;
+        readOnly = adapter.readOnly();
+        begin();
+      }, function () {
+        lms = new Standalone();
+        begin();
+      });
+      return;
+    }
     connect();
+    begin();
+  }
+
+  function exitButton() {
+    var back = lms && lms.launchData && lms.launchData.returnURL;
+    if (typeof back !== "string" || !back) return;
+    var button = document.createElement("button");
+    button.type = "button";
+    button.className = "cw-btn cw-btn-secondary cw-exit";
+    button.id = "cw-exit";
+    // until i18n/*.json carry "exit_course", the four course languages are here
+    var EXIT = { en: "Exit course", de: "Kurs verlassen", fr: "Quitter le cours", es: "Salir del curso" };
+    button.textContent = STR.exit_course || EXIT[DATA.course.language] || EXIT.en;
+    button.addEventListener("click", finish);
+    var bar = document.querySelector(".cw-bar");
+    if (bar) bar.appendChild(button);
+  }
+
+  function begin() {
+    scopeToModule();
     var resume = restore();
     if (!readOnly) { try { lms.start(); } catch (e) { /* ignore */ } }
     Object.keys(state.answers).forEach(showAnswer);
     wire();
     wireAssist();
+    exitButton();
     var index = resume.index >= 0 ? resume.index : 0;
     if (resume.restored) {
       notice.textContent = t("resumed");

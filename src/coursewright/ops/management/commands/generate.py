@@ -17,7 +17,8 @@ from coursewright.audit.actor import Actor
 from coursewright.audit.models import Channel
 from coursewright.errors import DomainError
 from coursewright.orgs.models import Membership, Organisation
-from coursewright.publishing.models import ExportFormat
+from coursewright.publishing.packaging import FORMATS
+from coursewright.publishing.xapi_manifests import LAYOUTS
 
 
 class Command(BaseCommand):
@@ -33,8 +34,12 @@ class Command(BaseCommand):
         parser.add_argument("--provider", default="", metavar="NAME",
                             help="AI provider to draft with (one the org's AI policy allows; "
                             "default: the policy's order, the offline engine unless changed)")
-        parser.add_argument("--export", required=True, choices=ExportFormat.values,
-                            help="package format")
+        parser.add_argument("--export", required=True, choices=FORMATS,
+                            help="package format (cmi5: a cmi5 course package; xapi: a "
+                            "TinCan/xAPI package)")
+        parser.add_argument("--cmi5-aus", default="course", choices=LAYOUTS,
+                            help="cmi5 only: one AU for the whole course (default) or one "
+                            "per module")
         parser.add_argument("-o", "--output", required=True, help="where to write the .zip")
         parser.add_argument("--approve-as", required=True, metavar="EMAIL",
                             help="the reviewer whose approval this records")
@@ -56,7 +61,7 @@ class Command(BaseCommand):
         from coursewright.ai.actions import run_generation, start_generation
         from coursewright.courses import actions as course_actions
         from coursewright.ingest.actions import ingest_document
-        from coursewright.publishing.actions import export_version
+        from coursewright.publishing.actions import build_export, export_version
         from coursewright.storage import read_bytes
 
         source = Path(options["file"])
@@ -94,12 +99,17 @@ class Command(BaseCommand):
                 version, actor=Actor.person(reviewer, Channel.CLI),
                 confirm_unsupported=options["confirm_flagged"])
             progress.update(task, completed=96, description="Building the package")
-            export = export_version(version, options["export"], actor=as_author)
-            output.write_bytes(read_bytes(org, export.storage_path))
+            if options["export"] == "cmi5" and options["cmi5_aus"] != "course":
+                data = build_export(version, "cmi5", actor=as_author,
+                                    cmi5_layout=options["cmi5_aus"])
+            else:
+                export = export_version(version, options["export"], actor=as_author)
+                data = read_bytes(org, export.storage_path)
+            output.write_bytes(data)
             progress.update(task, completed=100, description="Done")
         content = version.content
         self.stdout.write(
-            f"Wrote {output} ({export.size:,} bytes, {options['export']}): "
+            f"Wrote {output} ({len(data):,} bytes, {options['export']}): "
             f"'{content['title']}', {len(content['screens'])} screens, course {version.course_id} "
             f"v{version.number} approved by {reviewer.email} via the command line.")
 
