@@ -146,7 +146,7 @@ class LaunchEvent(models.Model):
     course = models.ForeignKey("courses.Course", on_delete=models.SET_NULL, null=True,
                                related_name="+", db_index=False)
     deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True,
-                                   related_name="+")
+                                   related_name="+", db_index=False)
     learner = models.CharField(max_length=64, blank=True)  # hashed, per license
     outcome = models.CharField(max_length=10, choices=LaunchOutcome.choices)
     reason = models.CharField(max_length=40, blank=True)  # a code
@@ -219,16 +219,22 @@ class LaunchProgress(models.Model):
     course is not completed is launched on that attempt's version again, so a promotion
     never moves anyone mid-attempt."""
 
-    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    # Only the indexes reads need (a million rows are cheap to write and to delete): the
+    # foreign keys of org, license and course are served by the composite indexes below;
+    # deleting a deployment or version (rare) scans rather than every row paying for two
+    # more indexes.
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+",
+                            db_index=False)
     session = models.OneToOneField(LaunchSession, on_delete=models.SET_NULL, null=True,
                                    related_name="progress")
     license = models.ForeignKey(License, on_delete=models.SET_NULL, null=True,
-                                related_name="+")
-    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="+")
+                                related_name="+", db_index=False)
+    course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="+",
+                               db_index=False)
     deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True,
-                                   related_name="+")
+                                   related_name="+", db_index=False)
     version = models.ForeignKey("courses.CourseVersion", on_delete=models.SET_NULL,
-                                null=True, related_name="+")
+                                null=True, related_name="+", db_index=False)
     learner = models.CharField(max_length=64, blank=True)  # hashed, as on LaunchEvent
     completion = models.CharField(max_length=14, choices=Completion.choices,
                                   default=Completion.NOT_ATTEMPTED)
@@ -245,6 +251,7 @@ class LaunchProgress(models.Model):
     class Meta:
         ordering = ["-id"]
         indexes = [models.Index(fields=["course", "updated_at"]),
+                   models.Index(fields=["org", "updated_at"]),
                    models.Index(fields=["license", "course", "learner", "-id"])]
 
     def __str__(self) -> str:
