@@ -33,10 +33,13 @@ from tests.cmi5.xapi_validation import problems
 from tests.conftest import People
 from tests.publishing.player_driver import READY, click_through
 from tests.support.browser import StaticServer, launch_chromium, save_screenshot
+from tests.support.pii_scan import learner_pii_hits
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 ANSWERS = {"q1": ["false"], "q2": ["true"]}
+# the LMS identifies its learner by e-mail: the platform must keep only a pseudonym
+LMS_LEARNER = "ada.lovelace@lms.example"
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +117,7 @@ def test_our_cmi5_package_through_our_cmi5_launch(browser: Browser, live_server:
 
     # when the LMS launches it through our cmi5 launch flow
     answer = _post(settings.BASE_URL + "/cmi5/v1/launch", {
-        "token": token, "course": str(live.course.uid), "learner": "lms-learner-42",
+        "token": token, "course": str(live.course.uid), "learner": LMS_LEARNER,
         "au_url": f"{origin}/pkg/", "return_url": f"{origin}/done.html"}, origin)
     url = answer["launch"]["url"]
     registration = answer["launch"]["registration"]
@@ -169,6 +172,8 @@ def test_our_cmi5_package_through_our_cmi5_launch(browser: Browser, live_server:
     assert "auth-token" not in again
     assert errors == []
     page.close()
+    # and no stored row, raw or decrypted, holds the e-mail the LMS knows the learner by
+    assert learner_pii_hits(live.course.org, [LMS_LEARNER, "lovelace"]) == []
 
 
 def test_our_xapi_package_with_a_tincan_launch(browser: Browser, live_server: Any,

@@ -33,9 +33,11 @@ from tests.conftest import People
 from tests.delivery.test_licenses_fixtures import issue
 from tests.publishing.player_driver import READY, click_through
 from tests.support.browser import StaticServer, launch_chromium, save_screenshot
+from tests.support.pii_scan import learner_pii_hits
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ANSWERS = {"q1": ["false"], "q2": ["true"]}
+LMS_LEARNER = "ada.lovelace@lms.example"  # an LMS that ids learners by e-mail
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +92,7 @@ def test_a_cmi5_lms_launches_the_dispatch_package(browser: Browser, live_server:
     # the cmi5 LMS: our launching system under another license
     _, lms_token = issue(people, [live.course], name="cmi5 LMS", allowed_origins=[origin])
     answer = _post(settings.BASE_URL + "/cmi5/v1/launch", {
-        "token": lms_token, "course": str(live.course.uid), "learner": "lms-learner-9",
+        "token": lms_token, "course": str(live.course.uid), "learner": LMS_LEARNER,
         "au_url": f"{origin}/dispatch/launcher.html"}, origin)
     url, registration = answer["launch"]["url"], answer["launch"]["registration"]
     assert url.startswith(f"{origin}/dispatch/launcher.html?")
@@ -153,3 +155,5 @@ def test_a_cmi5_lms_launches_the_dispatch_package(browser: Browser, live_server:
                                                     **wanted).exists())
     assert errors == []
     page.close()
+    # and no stored row, raw or decrypted, holds the e-mail the LMS knows the learner by
+    assert learner_pii_hits(live.course.org, [LMS_LEARNER, "lovelace"]) == []
