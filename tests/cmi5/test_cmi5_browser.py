@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import urllib.request
 import uuid
 import zipfile
@@ -32,7 +31,7 @@ from tests.cmi5.helpers import SESSION, licensed, live_course, stored, verbs
 from tests.cmi5.xapi_validation import problems
 from tests.conftest import People
 from tests.publishing.player_driver import READY, click_through
-from tests.support.browser import StaticServer, launch_chromium, save_screenshot
+from tests.support.browser import StaticServer, launch_chromium, save_screenshot, wait_for_db
 from tests.support.pii_scan import learner_pii_hits
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -79,21 +78,6 @@ def _page(browser: Browser, sent: list[dict[str, Any]], errors: list[str]) -> Pa
     return page
 
 
-def _wait_for(check: Any, timeout: float = 15) -> Any:
-    """``check()``'s first truthy value. On SQLite the live server's writes can lock a
-    table this thread reads (a shared in-memory database): that is "not yet"."""
-    from django.db import OperationalError
-
-    deadline = time.time() + timeout
-    while True:
-        try:
-            value = check()
-        except OperationalError:
-            value = None
-        if value:
-            return value
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def _ordered(records: list[dict[str, Any]]) -> list[str]:
@@ -132,14 +116,14 @@ def test_our_cmi5_package_through_our_cmi5_launch(browser: Browser, live_server:
     click_through(page, ANSWERS)
     page.wait_for_selector("#cw-results-body p")
     save_screenshot(page, "cmi5-results")
-    _wait_for(lambda: "satisfied" in verbs(stored(live.course.org, registration)))
+    wait_for_db(lambda: "satisfied" in verbs(stored(live.course.org, registration)))
     page.click("#cw-exit")
     page.wait_for_url(f"{origin}/done.html")
 
     # then our LRS holds the whole session, for this registration and session id
-    records = _wait_for(lambda: (lambda r: r if "terminated" in verbs(r) else None)(
+    records = wait_for_db(lambda: (lambda r: r if "terminated" in verbs(r) else None)(
         stored(live.course.org, registration)))
-    session = _wait_for(lambda: AuSession.objects.get(registration__registration=registration))
+    session = wait_for_db(lambda: AuSession.objects.get(registration__registration=registration))
     cmi5_verbs = [v for v in verbs(records) if v != "answered"]
     assert sorted(cmi5_verbs) == sorted(["launched", "initialized", "completed", "passed",
                                          "satisfied", "terminated"])
@@ -214,9 +198,9 @@ def test_our_xapi_package_with_a_tincan_launch(browser: Browser, live_server: An
         rows = Statement.objects.filter(org=people.acme, registration=registration)
         return [open_statement(str(people.acme.key_id), r) for r in rows.order_by("stored")]
 
-    _wait_for(lambda: "passed" in verbs(mine()))
+    wait_for_db(lambda: "passed" in verbs(mine()))
     page.goto("about:blank")  # leaving sends terminated
-    records = _wait_for(lambda: (lambda r: r if "terminated" in verbs(r) else None)(mine()))
+    records = wait_for_db(lambda: (lambda r: r if "terminated" in verbs(r) else None)(mine()))
     assert [v for v in _ordered(records) if v != "answered"] == [
         "initialized", "completed", "passed", "terminated"]
     activity = f"{settings.BASE_URL}/xapi/activities/courses/{live.course.uid}"
@@ -261,15 +245,15 @@ def test_one_au_per_module_satisfies_the_course_when_both_are_done(
         click_through(page, {question: ANSWERS[question]})
         page.wait_for_selector("#cw-results-body p")
         wanted = 1 if screen == "s2" else 2
-        _wait_for(lambda r=registration, n=wanted: sum(
+        wait_for_db(lambda r=registration, n=wanted: sum(
             v == "passed" for v in verbs(stored(live.course.org, r))) == n)
         page.goto("about:blank")
         page.close()
-        done = _wait_for(lambda r=registration: Registration.objects.get(registration=r))
+        done = wait_for_db(lambda r=registration: Registration.objects.get(registration=r))
         if screen == "s2":
             # one module of two: not satisfied yet
             assert done.satisfied_at is None
-    records = _wait_for(lambda: (lambda r: r if "satisfied" in verbs(r) else None)(
+    records = wait_for_db(lambda: (lambda r: r if "satisfied" in verbs(r) else None)(
         stored(live.course.org, registration)))
     assert verbs(records).count("launched") == 2
     assert verbs(records).count("satisfied") == 1

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import json
-import time
 import urllib.parse
 import urllib.request
 import zipfile
@@ -32,7 +31,7 @@ from tests.cmi5.xapi_validation import problems
 from tests.conftest import People
 from tests.delivery.test_licenses_fixtures import issue
 from tests.publishing.player_driver import READY, click_through
-from tests.support.browser import StaticServer, launch_chromium, save_screenshot
+from tests.support.browser import StaticServer, launch_chromium, save_screenshot, wait_for_db
 from tests.support.pii_scan import learner_pii_hits
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -61,21 +60,6 @@ def _post(url: str, body: dict[str, Any], origin: str) -> Any:
         return json.loads(response.read())
 
 
-def _wait_for(check: Any, timeout: float = 15) -> Any:
-    """``check()``'s first truthy value. On SQLite the live server's writes can lock a
-    table this thread reads (a shared in-memory database): that is "not yet"."""
-    from django.db import OperationalError
-
-    deadline = time.time() + timeout
-    while True:
-        try:
-            value = check()
-        except OperationalError:
-            value = None
-        if value:
-            return value
-        assert time.time() < deadline, "timed out"
-        time.sleep(0.2)
 
 
 def test_a_cmi5_lms_launches_the_dispatch_package(browser: Browser, live_server: Any,
@@ -122,9 +106,9 @@ def test_a_cmi5_lms_launches_the_dispatch_package(browser: Browser, live_server:
     click_through(frame, ANSWERS)
     frame.wait_for_selector("#cw-results-body p")
     save_screenshot(page, "dispatch-cmi5-results")
-    _wait_for(lambda: "satisfied" in verbs(stored(live.course.org, registration)))
+    wait_for_db(lambda: "satisfied" in verbs(stored(live.course.org, registration)))
     page.goto("about:blank")  # the learner leaves: the launcher sends terminated
-    records = _wait_for(lambda: (lambda r: r if "terminated" in verbs(r) else None)(
+    records = wait_for_db(lambda: (lambda r: r if "terminated" in verbs(r) else None)(
         stored(live.course.org, registration)))
 
     # then the LMS has the session: its own launched and satisfied, the AU's statements
@@ -133,7 +117,7 @@ def test_a_cmi5_lms_launches_the_dispatch_package(browser: Browser, live_server:
     assert ordered[-1] == "terminated"
     assert sorted(ordered) == sorted(["launched", "initialized", "completed", "passed",
                                       "satisfied", "terminated"])
-    session = _wait_for(lambda: AuSession.objects.get(registration__registration=registration))
+    session = wait_for_db(lambda: AuSession.objects.get(registration__registration=registration))
     for item in records:
         assert item["context"]["registration"] == registration
         assert item["context"]["extensions"][SESSION] == str(session.session_id)
@@ -141,7 +125,7 @@ def test_a_cmi5_lms_launches_the_dispatch_package(browser: Browser, live_server:
     # and the Gatekeeper got the LMS actor's account name only, hashed per license
     assert [json.loads(b) for b in launches] == [{
         "token": dispatch_token, "course": str(live.course.uid), "learner": actor_name}]
-    event = _wait_for(lambda: LaunchEvent.objects.get(license=dispatch_license,
+    event = wait_for_db(lambda: LaunchEvent.objects.get(license=dispatch_license,
                                                       outcome=LaunchOutcome.LAUNCHED))
     assert event.learner == hash_learner(dispatch_license, actor_name)
     # and the platform's own records of the dispatch launch say completed (on SQLite the
@@ -151,7 +135,7 @@ def test_a_cmi5_lms_launches_the_dispatch_package(browser: Browser, live_server:
 
     wanted = ({"completion": Completion.COMPLETED} if connection.vendor == "postgresql"
               else {})
-    _wait_for(lambda: LaunchProgress.objects.filter(license=dispatch_license,
+    wait_for_db(lambda: LaunchProgress.objects.filter(license=dispatch_license,
                                                     **wanted).exists())
     assert errors == []
     page.close()

@@ -26,6 +26,7 @@ import http.server
 import json
 import re
 import threading
+import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
@@ -197,3 +198,21 @@ window.{var} = api;
 document.getElementById("sco").src = {js(launch_url)};
 </script></body></html>
 """
+
+
+def wait_for_db(check: Any, timeout: float = 15) -> Any:
+    """``check()``'s first truthy value, polling while a live server writes. On SQLite
+    the live server's writes can lock a table this thread reads (a shared in-memory
+    database): that is "not yet"."""
+    from django.db import OperationalError
+
+    deadline = time.time() + timeout
+    while True:
+        try:
+            value = check()
+        except OperationalError:
+            value = None
+        if value:
+            return value
+        assert time.time() < deadline, "timed out"
+        time.sleep(0.2)
