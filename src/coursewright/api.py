@@ -135,6 +135,7 @@ def _register() -> None:
     api.add_router("/subprocessors", "coursewright.ai.api_policy.public_router")
     api.add_router("/licenses", "coursewright.delivery.api_licenses.router")
     api.add_router("/", "coursewright.delivery.api_logs.router")
+    api.add_router("/", "coursewright.tracking.api_completions.router")
     api.add_router("/xapi", "coursewright.tracking.api_xapi.router")
 
 

@@ -8,6 +8,7 @@ from coursewright.orgs.urls import patterns as org_patterns
 from coursewright.web import views
 from coursewright.web.ai_views import patterns as ai_patterns
 from coursewright.web.assist_views import patterns as assist_patterns
+from coursewright.web.completion_views import patterns as completion_patterns
 from coursewright.web.delivery_views import patterns as delivery_patterns
 from coursewright.web.flow_urls import patterns as flow_patterns
 from coursewright.web.license_views import patterns as license_patterns
@@ -30,4 +31,5 @@ app_name = "web"
 urlpatterns: list[URLPattern | URLResolver] = [*account_patterns, *org_patterns, *flow_patterns,
                                               *audit_patterns, *ai_patterns, *ai_flow_patterns,
                                               *assist_patterns, *delivery_patterns,
-                                              *license_patterns, *log_patterns]
+                                              *license_patterns, *log_patterns,
+                                              *completion_patterns]
