@@ -298,6 +298,10 @@ CONTENT_URL_TTL = env_int("COURSEWRIGHT_CONTENT_URL_TTL", 600, minimum=1, maximu
 # addresses only (coursewright.netguard), unless the operator allows private ones.
 OUTBOUND_ALLOW_PRIVATE = env_bool("COURSEWRIGHT_OUTBOUND_ALLOW_PRIVATE", False)
 OUTBOUND_CA_FILE = env_str("COURSEWRIGHT_OUTBOUND_CA_FILE", "").strip()
+# Statement forwarding (tracking.forwarding) sends a statement once it has been stored
+# this many seconds, so writes still in flight are not overtaken.
+XAPI_FORWARD_SETTLE_SECONDS = env_int("COURSEWRIGHT_XAPI_FORWARD_SETTLE", 10, minimum=0,
+                                      maximum=3600)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

@@ -51,6 +51,9 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "licenses_reinstate_license": {"reason": "x"},
     "xapi_issue_credential": {"name": "x"},
     "xapi_put_settings": {"pseudonymise": True},
+    "forwarding_create_target": {"name": "x", "url": "https://93.184.215.14/xapi/"},
+    "forwarding_update_target": {"name": "x"},
+    "forwarding_resume_target": {"skip_rejected": True},
 }
 # Operations that take no object id: what they must do instead of answering 404.
 NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",
@@ -81,9 +84,16 @@ def acme_objects(people: People, run_jobs: None) -> dict[str, Any]:
                                actor=Actor.person(people.alice))
     credential, _ = issue_credential(people.acme, name="Acme LRS client",
                                      actor=Actor.person(people.alice))
+    from coursewright.tracking.forwarding import create_target
+
+    # a literal public address: saving it needs no DNS, and nothing is sent in this test
+    forward_target = create_target(people.acme, name="Acme data team",
+                                   url="https://93.184.215.14/xapi/",
+                                   actor=Actor.person(people.alice))
     return {
         "license_id": license.pk,
         "credential_id": credential.pk,
+        "forwarding_id": forward_target.pk,
         "grading_id": grading.pk,
         "document_id": course["source_document_id"],
         "job_id": job_id,

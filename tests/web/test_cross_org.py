@@ -55,6 +55,12 @@ def acme_kwargs(people: People, acme_objects: AcmeObjects) -> dict[str, Any]:
         provider="offline", model="", ai_score=0, max_score=1)
     license, _ = issue_license(people.acme, name="Acme LMS", courses=[acme_objects.course],
                                actor=Actor.person(people.alice))
+    from coursewright.tracking.forwarding import create_target
+
+    # a literal public address: saving it needs no DNS, and nothing is sent here
+    forwarding = create_target(people.acme, name="Acme data team",
+                               url="https://93.184.215.14/xapi/",
+                               actor=Actor.person(people.alice))
     return {
         "document_id": acme_objects.document.pk,
         "job_id": acme_objects.job.pk,
@@ -68,6 +74,7 @@ def acme_kwargs(people: People, acme_objects: AcmeObjects) -> dict[str, Any]:
         "key_id": ApiKey.objects.get(org=people.acme).pk,
         "grading_id": grading.pk,
         "license_id": license.pk,
+        "forwarding_id": forwarding.pk,
     }
 
 

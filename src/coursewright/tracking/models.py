@@ -21,9 +21,13 @@ What is stored, and how (the design note of ``tracking.lrs`` says why):
 
 from __future__ import annotations
 
+import uuid
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+
+from coursewright.privacy.fields import EncryptedJSONField, EncryptedTextField
 
 
 class Scope(models.TextChoices):
@@ -234,3 +238,68 @@ class Document(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} document {self.document_id[:40]}"
+
+
+class ForwardState(models.TextChoices):
+    ACTIVE = "active", "Forwarding"
+    PAUSED = "paused", "Paused by a person"
+    REJECTED = "rejected", "Stopped: the receiver refused a statement"
+
+
+class ForwardAuth(models.TextChoices):
+    NONE = "none", "No credentials"
+    BASIC = "basic", "HTTP Basic (key and secret)"
+    BEARER = "bearer", "Bearer token"
+
+
+class ForwardTarget(models.Model):
+    """An external LRS an organisation's statements are forwarded to
+    (``tracking.forwarding`` explains the design). The URL and the credentials are
+    sealed under the organisation's key; the cursor, lease and status columns are the
+    forwarder's bookkeeping."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    name = models.CharField(max_length=100)
+    url = EncryptedTextField()  # the receiver's xAPI endpoint (or its /statements)
+    auth = models.CharField(max_length=8, choices=ForwardAuth.choices,
+                            default=ForwardAuth.NONE)
+    credentials = EncryptedJSONField(null=True)  # {"key", "secret"} or {"token"}
+    xapi_version = models.CharField(max_length=8, default="1.0.3")
+    verbs = models.JSONField(default=list)  # verb IRIs to forward; empty: every verb
+    only_licensed = models.BooleanField(default=False)  # written through a license's credential
+    state = models.CharField(max_length=8, choices=ForwardState.choices,
+                             default=ForwardState.ACTIVE)
+    # the cursor: the last forwarded statement in (stored, id) order, and the highest
+    # row id forwarded (statements committed late, behind the cursor, have a higher id)
+    cursor_stored = models.DateTimeField(null=True)
+    cursor_id = models.BigIntegerField(default=0)
+    max_forwarded_id = models.BigIntegerField(default=0)
+    # the lease of the worker forwarding now (a conditional update claims it)
+    lease_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True)
+    # status
+    delivered = models.BigIntegerField(default=0)
+    already_present = models.BigIntegerField(default=0)  # 409s, counted as delivered
+    failures = models.IntegerField(default=0)  # in a row
+    next_attempt_at = models.DateTimeField(null=True)
+    last_attempt_at = models.DateTimeField(null=True)
+    last_success_at = models.DateTimeField(null=True)
+    last_error = models.CharField(max_length=300, blank=True)  # no secrets, no answer body
+    last_error_at = models.DateTimeField(null=True)
+    rejected_statement_id = models.UUIDField(null=True)
+    rejection_detail = EncryptedTextField(null=True)  # the receiver's answer (excerpt)
+    backlog = models.IntegerField(default=0)
+    backlog_at = models.DateTimeField(null=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL,
+                                   null=True, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [models.UniqueConstraint(fields=["org", "name"],
+                                               name="one_forward_target_name_per_org")]
+
+    def __str__(self) -> str:
+        return f"forwarding target {self.name}"

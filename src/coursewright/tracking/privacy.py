@@ -37,6 +37,7 @@ from coursewright.tracking.models import (
     Activity,
     Attachment,
     Document,
+    ForwardTarget,
     Statement,
     StatementActivity,
     StatementAgent,
@@ -169,7 +170,9 @@ def delete_org_records(org: Organisation) -> dict[str, int]:
                 ("xapi_statements", "DELETE FROM tracking_statement WHERE org_id = %s"),
                 ("xapi_documents", "DELETE FROM tracking_document WHERE org_id = %s"),
                 ("xapi_activities", "DELETE FROM tracking_activity WHERE org_id = %s"),
-                ("xapi_attachments", "DELETE FROM tracking_attachment WHERE org_id = %s")):
+                ("xapi_attachments", "DELETE FROM tracking_attachment WHERE org_id = %s"),
+                ("xapi_forwarding_targets",
+                 "DELETE FROM tracking_forwardtarget WHERE org_id = %s")):
             cursor.execute(sql, [org.pk])
             counts[name] = cursor.rowcount
     return counts
@@ -177,8 +180,8 @@ def delete_org_records(org: Organisation) -> dict[str, int]:
 
 def org_export(org: Organisation) -> dict[str, Any]:
     """The organisation's LRS data for its data export: statements and documents
-    decrypted, canonical activities, and the credentials' names and scopes (never their
-    secret hashes)."""
+    decrypted, canonical activities, the credentials' names and scopes (never their
+    secret hashes), and the forwarding targets (never their credentials)."""
     import json
 
     from coursewright.privacy.crypto import unseal
@@ -201,4 +204,19 @@ def org_export(org: Organisation) -> dict[str, Any]:
              "license_id": c.license_id, "created_at": c.created_at.isoformat(),
              "revoked_at": c.revoked_at.isoformat() if c.revoked_at else None}
             for c in XapiCredential.objects.filter(org=org).order_by("pk")],
+        # where statements are forwarded, and how far: never the credentials
+        "xapi_forwarding_targets": [_forward_target_row(t) for t in
+                                    ForwardTarget.objects.filter(org=org).order_by("pk")],
     }
+
+
+def _forward_target_row(target: ForwardTarget) -> dict[str, Any]:
+    def iso(moment: datetime | None) -> str | None:
+        return moment.isoformat() if moment else None
+
+    return {"id": target.pk, "name": target.name, "url": target.url, "auth": target.auth,
+            "xapi_version": target.xapi_version, "verbs": target.verbs,
+            "only_licensed": target.only_licensed, "state": target.state,
+            "delivered": target.delivered, "already_present": target.already_present,
+            "last_success_at": iso(target.last_success_at),
+            "last_error": target.last_error, "created_at": iso(target.created_at)}

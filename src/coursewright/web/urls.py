@@ -11,6 +11,7 @@ from coursewright.web.assist_views import patterns as assist_patterns
 from coursewright.web.completion_views import patterns as completion_patterns
 from coursewright.web.delivery_views import patterns as delivery_patterns
 from coursewright.web.flow_urls import patterns as flow_patterns
+from coursewright.web.forwarding_views import patterns as forwarding_patterns
 from coursewright.web.license_views import patterns as license_patterns
 from coursewright.web.log_views import patterns as log_patterns
 
@@ -32,4 +33,4 @@ urlpatterns: list[URLPattern | URLResolver] = [*account_patterns, *org_patterns,
                                               *audit_patterns, *ai_patterns, *ai_flow_patterns,
                                               *assist_patterns, *delivery_patterns,
                                               *license_patterns, *log_patterns,
-                                              *completion_patterns]
+                                              *completion_patterns, *forwarding_patterns]
