@@ -138,6 +138,7 @@ def _register() -> None:
     api.add_router("/", "coursewright.tracking.api_completions.router")
     api.add_router("/xapi", "coursewright.tracking.api_xapi.router")
     api.add_router("/xapi/forwarding", "coursewright.tracking.api_forwarding.router")
+    api.add_router("/embed", "coursewright.embed.api.router")
 
 
 _register()

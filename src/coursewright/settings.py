@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "coursewright.delivery",
     "coursewright.tracking",
     "coursewright.cmi5",
+    "coursewright.embed",
     "coursewright.web",
     "coursewright.ops",
 ]
@@ -293,6 +294,16 @@ S3_ENDPOINT_URL = _s3_endpoint()
 S3_REGION_NAME = env_str("COURSEWRIGHT_S3_REGION_NAME", "").strip() or None
 # How long a signed course-file URL works (a presigned S3 URL may last at most 7 days).
 CONTENT_URL_TTL = env_int("COURSEWRIGHT_CONTENT_URL_TTL", 600, minimum=1, maximum=604800)
+
+# Embed tokens (coursewright.embed): the issuer they name, an access token's lifetime
+# when the partner asks for none (at most 3 hours), a refresh token's, and the longest a
+# refresh family (one embedded session) lives however often it is refreshed.
+EMBED_ISSUER = env_str("COURSEWRIGHT_EMBED_ISSUER", BASE_URL).rstrip("/")
+EMBED_TOKEN_TTL = env_int("COURSEWRIGHT_EMBED_TOKEN_TTL", 3600, minimum=60, maximum=10800)
+EMBED_REFRESH_TTL = env_int("COURSEWRIGHT_EMBED_REFRESH_TTL", 86400, minimum=300,
+                            maximum=30 * 86400)
+EMBED_SESSION_HOURS = env_int("COURSEWRIGHT_EMBED_SESSION_HOURS", 168, minimum=1,
+                              maximum=8760)
 
 # Outbound requests to customer-given URLs (statement forwarding, webhooks) reach public
 # addresses only (coursewright.netguard), unless the operator allows private ones.

@@ -60,7 +60,10 @@ NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",
                     "list_audit_events", "export_audit_events",
                     # public (no authentication): the platform's subprocessors, nothing
                     # of any organisation; tests/ai/test_policy_subprocessors.py
-                    "policy_list_subprocessors"}
+                    "policy_list_subprocessors",
+                    # embed tokens: the key's own organisation only, or a refresh token;
+                    # cross-org cases in tests/embed/test_api.py
+                    "exchange_embed_token", "refresh_embed_token", "revoke_embed_tokens"}
 # Operations that take the organisation as ``?org=<slug>`` are also called with Acme's
 # slug (and any path parameters filled as below) and must answer 404 as well.
 

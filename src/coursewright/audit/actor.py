@@ -19,6 +19,10 @@ class Actor:
     channel: Channel
     user: User | None = None
     api_key: ApiKey | None = None
+    # a partner's user acting through an embed token that ``api_key`` minted
+    # (coursewright.embed): the partner's opaque id for them, and the token's scope
+    embed_user: str | None = None
+    embed_scope: str | None = None
 
     @classmethod
     def person(cls, user: User, channel: Channel = Channel.WEB) -> Actor:
@@ -27,6 +31,11 @@ class Actor:
     @classmethod
     def key(cls, api_key: ApiKey) -> Actor:
         return cls(kind=ActorKind.API_KEY, channel=Channel.API, api_key=api_key)
+
+    @classmethod
+    def embed(cls, api_key: ApiKey, user: str, scope: str) -> Actor:
+        return cls(kind=ActorKind.API_KEY, channel=Channel.API, api_key=api_key,
+                   embed_user=user, embed_scope=scope)
 
     @classmethod
     def system(cls, channel: Channel = Channel.JOB) -> Actor:
@@ -45,6 +54,8 @@ class Actor:
     def label(self) -> str:
         if self.user is not None:
             return self.user.email
+        if self.embed_user is not None:
+            return f"embed-user:{self.embed_user}"
         if self.api_key is not None:
             return f"api-key:{self.api_key.prefix}"
         return "anonymous" if self.kind == ActorKind.ANONYMOUS else "system"

@@ -5,7 +5,9 @@ Guarantees (each enforced here, the only place versions change state):
 - Only a *person* with the reviewer, admin or owner role in the course's organisation
   can approve, and never the person who submitted that version. API keys, jobs and the
   CLI's author identity cannot approve (the CLI records a named reviewer's approval
-  through ``Channel.CLI``, and the audit row says so).
+  through ``Channel.CLI``, and the audit row says so). A partner's user can, through an
+  embed token with the ``reviewer`` scope minted for that organisation
+  (``coursewright.embed``), and never one who submitted the version under the same id.
 - Publishing and exporting need an approved version.
 - Every transition is a conditional UPDATE on the expected state, so two concurrent
   requests cannot both succeed; each writes one audit row with before/after state.
@@ -210,15 +212,32 @@ def submit_for_review(version: CourseVersion, *, actor: Actor) -> CourseVersion:
 
 
 def check_can_review(version: CourseVersion, actor: Actor) -> None:
+    if actor.embed_user is not None:
+        _check_embed_reviewer(version, actor)
+        return
     if not actor.is_person or actor.user is None:
-        raise Forbidden("Only a signed-in person with the reviewer role can approve or "
-                        "reject; API keys and automated jobs never can.", code="person_required")
+        raise Forbidden("Only a signed-in person with the reviewer role, or a partner's user "
+                        "with a reviewer embed token, can approve or reject; API keys and "
+                        "automated jobs never can.", code="person_required")
     role = (Membership.objects.filter(org_id=version.org_id, user=actor.user)
             .values_list("role", flat=True).first())
     if role not in REVIEWING_ROLES:
         raise Forbidden("Only a reviewer, admin or owner of this organisation can approve or "
                         "reject a version.", code="reviewer_required")
     if version.submitted_by_id is not None and version.submitted_by_id == actor.user.pk:
+        raise Forbidden("You submitted this version, so someone else must review it.",
+                        code="own_submission")
+
+
+def _check_embed_reviewer(version: CourseVersion, actor: Actor) -> None:
+    """A partner's user acting through an embed token (``Actor.embed``)."""
+    if actor.api_key is None or actor.api_key.org_id != version.org_id:
+        raise NotFound("course version not found")
+    if actor.embed_scope != "reviewer":
+        raise Forbidden(f"This embed token's scope ({actor.embed_scope}) does not allow "
+                        "approving or rejecting; it needs the reviewer scope.",
+                        code="insufficient_scope")
+    if version.submitted_by_label == actor.label:
         raise Forbidden("You submitted this version, so someone else must review it.",
                         code="own_submission")
 

@@ -9,11 +9,12 @@ from ninja import Field, File, Router, Schema, Status
 from ninja.files import UploadedFile
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from coursewright.api import principal
+from coursewright.api import ApiKeyAuth, PersonSessionAuth, principal
 from coursewright.audit.actions import record_read
 from coursewright.courses import actions
 from coursewright.courses.grounding import REASONS, SUPPORT_THRESHOLD
 from coursewright.courses.models import Course, CourseVersion
+from coursewright.embed.auth import EmbedTokenAuth
 from coursewright.errors import Invalid
 from coursewright.orgs.access import get_scoped, scoped
 from coursewright.orgs.models import ALL_ROLES, AUTHORING_ROLES
@@ -21,6 +22,9 @@ from coursewright.privacy.api import ReceiptOut
 from coursewright.privacy.deletion import DeletionReceipt, delete_course
 
 router = Router(tags=["courses"])
+# Endpoints an embedded page may call with a partner user's embed token, as well as with
+# an API key or a session: the token's scope and courses decide (coursewright.embed.auth).
+WITH_EMBED = [ApiKeyAuth(), PersonSessionAuth(), EmbedTokenAuth()]
 
 
 class VersionSummary(Schema):
@@ -153,19 +157,20 @@ def _version(request: HttpRequest, version_id: int) -> CourseVersion:
     return get_scoped(CourseVersion, principal(request), pk=version_id)
 
 
-@router.get("/courses", response=list[CourseOut], summary="List courses")
+@router.get("/courses", response=list[CourseOut], summary="List courses", auth=WITH_EMBED)
 @paginate(LimitOffsetPagination)
 def list_courses(request: HttpRequest) -> list[Course]:
     return list(scoped(Course, principal(request)).prefetch_related("versions"))
 
 
-@router.get("/courses/{course_id}", response=CourseOut, summary="Read a course")
+@router.get("/courses/{course_id}", response=CourseOut, summary="Read a course",
+            auth=WITH_EMBED)
 def get_course(request: HttpRequest, course_id: int) -> Course:
     return get_scoped(Course, principal(request), pk=course_id)
 
 
 @router.post("/courses/{course_id}/drafts", response={201: VersionOut},
-             summary="Start a new draft from the latest version")
+             summary="Start a new draft from the latest version", auth=WITH_EMBED)
 def new_draft(request: HttpRequest, course_id: int) -> Status[CourseVersion]:
     p = principal(request)
     course = get_scoped(Course, p, pk=course_id)
@@ -191,7 +196,8 @@ def upload_image(request: HttpRequest, course_id: int,
     return Status(201, actions.add_image(course, data=data, actor=p.actor))
 
 
-@router.get("/versions/{version_id}", response=VersionOut, summary="Read a version (draft)")
+@router.get("/versions/{version_id}", response=VersionOut, summary="Read a version (draft)",
+            auth=WITH_EMBED)
 def get_version(request: HttpRequest, version_id: int) -> CourseVersion:
     version = _version(request, version_id)
     record_read(org=version.org, actor=principal(request).actor,
@@ -200,7 +206,7 @@ def get_version(request: HttpRequest, version_id: int) -> CourseVersion:
 
 
 @router.put("/versions/{version_id}/screens/{screen_id}", response=VersionOut,
-            summary="Edit a screen of a draft")
+            summary="Edit a screen of a draft", auth=WITH_EMBED)
 def edit_screen(request: HttpRequest, version_id: int, screen_id: str,
                 body: ScreenIn) -> CourseVersion:
     p = principal(request)
@@ -210,7 +216,7 @@ def edit_screen(request: HttpRequest, version_id: int, screen_id: str,
 
 
 @router.post("/versions/{version_id}/submit", response=VersionOut,
-             summary="Submit a draft for review")
+             summary="Submit a draft for review", auth=WITH_EMBED)
 def submit(request: HttpRequest, version_id: int) -> CourseVersion:
     p = principal(request)
     version = _version(request, version_id)
@@ -231,7 +237,8 @@ def _approve_body(request: HttpRequest) -> ApproveIn:
 
 
 @router.post("/versions/{version_id}/approve", response=VersionOut,
-             summary="Approve a version (a signed-in reviewer only; never an API key)",
+             summary="Approve a version (a signed-in reviewer, or a partner's user with a "
+                     "reviewer embed token; never an API key)", auth=WITH_EMBED,
              openapi_extra={"requestBody": {"required": False, "content": {
                  "application/json": {"schema": ApproveIn.model_json_schema()}}}})
 def approve(request: HttpRequest, version_id: int) -> CourseVersion:

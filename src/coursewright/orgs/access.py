@@ -5,7 +5,8 @@ several organisations) or an API key (which belongs to exactly one). Objects are
 ever fetched with ``org__in=principal.org_ids``; an object of another organisation is
 indistinguishable from one that does not exist (404, never 403), so ids leak nothing.
 Role checks come after the fetch, against the principal's role in *that object's*
-organisation.
+organisation. A principal may narrow what it reaches inside its organisation further
+(``Principal.narrow``: an embed token reaches only its own courses, and nothing else).
 """
 
 from __future__ import annotations
@@ -61,6 +62,12 @@ class Principal:
             return next(iter(self.orgs.values()))
         raise NotFound("say which organisation (org=<slug>)")
 
+    def narrow(self, queryset: models.QuerySet[M]) -> models.QuerySet[M]:
+        """The part of an organisation-scoped queryset this principal may reach: all of
+        it for people and API keys; an embed token narrows it to its courses
+        (``embed.auth.EmbedPrincipal``)."""
+        return queryset
+
 
 def principal_for_user(user: User, channel: Any = None) -> Principal:
     from coursewright.audit.models import Channel
@@ -83,7 +90,7 @@ def principal_for_key(api_key: ApiKey) -> Principal:
 
 
 def scoped(model: type[M], principal: Principal) -> models.QuerySet[M]:
-    return model._default_manager.filter(org__in=principal.org_ids)
+    return principal.narrow(model._default_manager.filter(org__in=principal.org_ids))
 
 
 def get_scoped(model: type[M], principal: Principal, **lookup: Any) -> M:

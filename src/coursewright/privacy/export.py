@@ -12,7 +12,8 @@ What the archive holds (``FORMAT``, version ``FORMAT_VERSION``):
   to which, and the reason); the AI policy, which providers have the
   organisation's own key (never the key) and the AI ledger (with the prompts it opted
   to keep); learners' graded free-text answers (keyed to anonymous ids); licenses
-  (never their learner salt) and launch events (learners only as hashes). What is
+  (never their learner salt) and launch events (learners only as hashes); embed
+  sessions (the partner's user id, scope, courses, times; never a token or its hash). What is
   encrypted at rest is decrypted: the archive is for the organisation to read and to
   take elsewhere.
 - ``audit.jsonl``: the organisation's audit entries, oldest first, one JSON object a line
@@ -182,6 +183,9 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
 
     cmi5 = [cmi5_registration_row(r) for r in Registration.objects.filter(org=org)
             .order_by("id").prefetch_related("sessions")]
+    from coursewright.embed.privacy import org_export as embed_export
+
+    embed_sessions = embed_export(org)
     versions = [v for c in courses for v in c["versions"]]
     deployments = sum(len(c["deployments"]) for c in courses)
     return {
@@ -206,6 +210,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
         "player_errors": player_errors,
         "xapi": xapi,
         "cmi5_registrations": cmi5,
+        "embed_sessions": embed_sessions,
         "missing_files": files.missing,
         "counts": {
             "members": len(members),
@@ -229,6 +234,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
             **({"player_errors": len(player_errors)} if player_errors else {}),
             **{k: len(v) for k, v in xapi.items() if v},
             **({"cmi5_registrations": len(cmi5)} if cmi5 else {}),
+            **({"embed_sessions": len(embed_sessions)} if embed_sessions else {}),
         },
     }
 

@@ -10,6 +10,9 @@ licenses to find their rows:
 
 * launch events, launch sessions and the license's record of distinct learners
   (``delivery``); completion records will join this list when tracking stores them.
+* A partner's user of embedded pages, whom the partner names by that same opaque id:
+  their embed sessions (``embed.privacy``: refresh families and their tokens' hashes,
+  found by the id's keyed hash); deleting them ends those sessions at once.
 * Graded free-text answers (``assist``) are keyed to a random id the player makes per
   browser tab, never to the LMS id, so they cannot be tied to a learner on request; they
   are removed by the learner-records retention rule instead. The receipt says so.
@@ -29,6 +32,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from coursewright.audit.actions import record_event, record_read
+from coursewright.embed.privacy import delete_user_records as delete_embed_user
+from coursewright.embed.privacy import user_export as embed_user_export
 from coursewright.errors import Invalid
 from coursewright.privacy.deletion import DeletionReceipt
 from coursewright.privacy.export import cmi5_registration_row, player_error_row, progress_row
@@ -111,6 +116,8 @@ def export_learner(org: Organisation, learner_id: str, *, actor: Actor) -> dict[
         "player_errors": [player_error_row(e) for e in rows["player_errors"].order_by("id")],
         "licenses_seen_on": sorted(r.license_id for r in rows["license_learners"]),
         **learner_export(org, pseudonyms.values()),
+        # an embedded page's user: the same id, as the partner gave it (coursewright.embed)
+        **embed_user_export(org, learner_id.strip()),
         "not_included": [NOT_LINKABLE, NOT_LINKABLE_XAPI],
     }
     record_read(org=org, actor=actor, object_type="learner", object_id=0,
@@ -130,6 +137,7 @@ def delete_learner(org: Organisation, learner_id: str, *, actor: Actor,
             deleted, _ = queryset.delete()
             counts[name] = deleted
         counts.update(delete_learner_records(org, pseudonyms.values()))
+        counts.update(delete_embed_user(org, learner_id.strip()))
         receipt = DeletionReceipt(kind="learner", object_id=0, org_id=org.pk,
                                   deleted_at=timezone.now(), deleted_by=actor.label,
                                   channel=str(actor.channel), reason=reason[:500],
