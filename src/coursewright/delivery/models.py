@@ -115,7 +115,9 @@ class License(models.Model):
 class LicenseLearner(models.Model):
     """A distinct learner seen on a license (for the learner cap): the hash only."""
 
-    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+    # no database-level constraint, as on the launch records below
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False)
     learner = models.CharField(max_length=64)  # hex HMAC-SHA256 with the license salt
     first_seen = models.DateTimeField(auto_now_add=True)
 
@@ -125,6 +127,19 @@ class LicenseLearner(models.Model):
 
     def __str__(self) -> str:
         return f"learner {self.learner[:8]} on license {self.license_id}"
+
+
+# The launch records (LaunchEvent, LaunchSession, LaunchProgress, LicenseLearner) carry no
+# database-level foreign key constraints, as the LRS's ingestion tables don't: on
+# PostgreSQL each constraint costs every launch a trigger and a FOR KEY SHARE lock on the
+# parent row (the license's, the course's, shared by every concurrent launch), and each
+# deleted parent row a lookup in the child table — without an index on the column, a scan
+# of a table that may hold a million rows (deleting an organisation's 1,000 course
+# versions took 128 s on PostgreSQL that way, scanning a million dead progress rows once
+# per version). Deletion still cascades, or sets NULL, through the ORM (``on_delete``),
+# and organisation deletion removes these tables first (``privacy.deletion``). What this
+# gives up: a row written while its parent is being deleted in a concurrent transaction
+# can keep a dangling id; it goes with its organisation or by the retention purge.
 
 
 class LaunchOutcome(models.TextChoices):
@@ -140,13 +155,13 @@ class LaunchEvent(models.Model):
     key too)."""
 
     org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+",
-                            null=True, db_index=False)
+                            null=True, db_index=False, db_constraint=False)
     license = models.ForeignKey(License, on_delete=models.SET_NULL, null=True,
-                                related_name="+")
+                                related_name="+", db_constraint=False)
     course = models.ForeignKey("courses.Course", on_delete=models.SET_NULL, null=True,
-                               related_name="+", db_index=False)
+                               related_name="+", db_index=False, db_constraint=False)
     deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True,
-                                   related_name="+", db_index=False)
+                                   related_name="+", db_index=False, db_constraint=False)
     learner = models.CharField(max_length=64, blank=True)  # hashed, per license
     outcome = models.CharField(max_length=10, choices=LaunchOutcome.choices)
     reason = models.CharField(max_length=40, blank=True)  # a code
@@ -172,14 +187,15 @@ class LaunchSession(models.Model):
     # or version (rare) scans for its sessions rather than every launch paying for three
     # more indexes; the org's foreign key is served by (org, expires_at).
     org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+",
-                            db_index=False)
-    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+")
+                            db_index=False, db_constraint=False)
+    license = models.ForeignKey(License, on_delete=models.CASCADE, related_name="+",
+                                db_constraint=False)
     course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="+",
-                               db_index=False)
+                               db_index=False, db_constraint=False)
     deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="+",
-                                   db_index=False)
+                                   db_index=False, db_constraint=False)
     version = models.ForeignKey("courses.CourseVersion", on_delete=models.CASCADE,
-                                related_name="+", db_index=False)
+                                related_name="+", db_index=False, db_constraint=False)
     learner = models.CharField(max_length=64, blank=True)  # hashed, as on LaunchEvent
     secret_hash = models.CharField(max_length=64)  # sha256 hex of the credential
     created_at = models.DateTimeField()
@@ -224,17 +240,18 @@ class LaunchProgress(models.Model):
     # deleting a deployment or version (rare) scans rather than every row paying for two
     # more indexes.
     org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+",
-                            db_index=False)
+                            db_index=False, db_constraint=False)
     session = models.OneToOneField(LaunchSession, on_delete=models.SET_NULL, null=True,
-                                   related_name="progress")
+                                   related_name="progress", db_constraint=False)
     license = models.ForeignKey(License, on_delete=models.SET_NULL, null=True,
-                                related_name="+", db_index=False)
+                                related_name="+", db_index=False, db_constraint=False)
     course = models.ForeignKey("courses.Course", on_delete=models.CASCADE, related_name="+",
-                               db_index=False)
+                               db_index=False, db_constraint=False)
     deployment = models.ForeignKey(Deployment, on_delete=models.SET_NULL, null=True,
-                                   related_name="+", db_index=False)
+                                   related_name="+", db_index=False, db_constraint=False)
     version = models.ForeignKey("courses.CourseVersion", on_delete=models.SET_NULL,
-                                null=True, related_name="+", db_index=False)
+                                null=True, related_name="+", db_index=False,
+                                db_constraint=False)
     learner = models.CharField(max_length=64, blank=True)  # hashed, as on LaunchEvent
     completion = models.CharField(max_length=14, choices=Completion.choices,
                                   default=Completion.NOT_ATTEMPTED)
