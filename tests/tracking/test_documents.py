@@ -157,11 +157,11 @@ def test_state_listing_since_registration_and_delete_all(lrs: Lrs) -> None:
 
 def test_profile_listing(lrs: Lrs) -> None:
     where = activity_profile()
-    lrs.put("activities/profile", {"a": 1}, where)
+    lrs.put("activities/profile", {"a": 1}, where, headers={"If-None-Match": "*"})
     ids = lrs.get("activities/profile", {"activityId": ACTIVITY}).json()
     assert where["profileId"] in ids
     agent = agent_profile()
-    lrs.put("agents/profile", {"a": 1}, agent)
+    lrs.put("agents/profile", {"a": 1}, agent, headers={"If-None-Match": "*"})
     assert lrs.get("agents/profile", {"agent": AGENT}).json() == [agent["profileId"]]
 
 

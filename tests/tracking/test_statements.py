@@ -536,17 +536,6 @@ def test_2_0_has_no_alternate_request_syntax(lrs2: Lrs) -> None:
     assert response.status_code == 400
 
 
-def test_the_real_version_header_wins_over_the_form(lrs: Lrs) -> None:
-    import json
-    from urllib.parse import urlencode
-
-    form = urlencode({"statementId": new_id(), "X-Experience-API-Version": "0.8",
-                      "content": json.dumps(statement())})
-    response = lrs.request("POST", "statements", {"method": "PUT"}, raw=form.encode(),
-                           content_type="application/x-www-form-urlencoded")
-    assert response.status_code == 204
-
-
 # --- time -------------------------------------------------------------------------------
 
 

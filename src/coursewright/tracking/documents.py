@@ -11,6 +11,9 @@ Design note
   A PUT with neither header to a document that exists is a 409 for activity and agent
   profiles in both versions, and for state under 2.0 (its conformance suite requires
   it); under 1.0.3 the state resource accepts it, as that version explicitly allows.
+  A PUT with neither header to a profile that does not exist yet is a 400: a client
+  MUST send one of them to the profile resources (1.0.3 §3.1), only the state resource
+  "permits" their absence, and the ADL 1.0.3 suite (XAPI-00273) expects the refusal.
   Every check and write happens under a row lock (``SELECT … FOR UPDATE`` on
   PostgreSQL; SQLite serialises writers), so two writers cannot both pass a check.
 - POST merges JSON: when a document exists, both it and the new one must be
@@ -163,12 +166,16 @@ def write(caller: Caller, target: Target, body: bytes, content_type: str, *,
                 row = (Document.objects.select_for_update()
                        .filter(org_id=caller.org_id, location=location).first())
                 check_preconditions(row, if_match, if_none_match)
-                if (row is not None and not merge and if_match is None
-                        and if_none_match is None
+                blind = not merge and if_match is None and if_none_match is None
+                if (blind and row is not None
                         and (target.kind != DocumentKind.STATE or v2)):
                     raise XapiError(409, "The document already exists: fetch it, then send "
                                          "PUT with If-Match set to its current ETag (or "
                                          "If-None-Match: * to create it only if absent).")
+                if blind and target.kind != DocumentKind.STATE:
+                    raise XapiError(400, "A PUT to a profile needs If-Match (the current "
+                                         "ETag) or If-None-Match: * (create it only if "
+                                         "absent).")
                 if row is not None and merge:
                     body, content_type = _merged(caller, row, body, content_type)
                 return _save(caller, row, target, location, activity, agent, body,

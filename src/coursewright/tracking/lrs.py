@@ -9,7 +9,9 @@ Design note
   (the conformance suites expect a 400, not a 401, for a request with neither).
   Where the versions differ the request's version decides: validation (2.0's context
   agents and groups), state concurrency (409 under 2.0), the default statement
-  ``version``, and the alternate request syntax (1.0.3 only; 2.0 removed it).
+  ``version``, and the alternate request syntax (1.0.3 only; 2.0 removed it; its form
+  parameters ``Authorization``, ``X-Experience-API-Version``, ``Content-Type``,
+  ``Content-Length``, ``If-Match`` and ``If-None-Match`` override real headers).
 - **Every answer** — success or error, from any resource — carries
   ``X-Experience-API-Version``, ``Date``, ``Cache-Control: no-store`` and the CORS
   headers; statement resource answers also carry ``X-Experience-API-Consistent-Through``
@@ -108,10 +110,12 @@ class XRequest:
         return self.version == V2
 
     def header(self, name: str) -> str | None:
-        real = self.django.headers.get(name)
-        if real is not None and (name != "Content-Type" or not self.headers):
-            return real
-        return self.headers.get(name)
+        # xAPI 1.0.3 Communication 1.3.s3.b7: under the alternate request syntax the
+        # listed form parameters are the request's headers, so they win over real ones
+        # (the real Content-Type is the form's own, application/x-www-form-urlencoded)
+        if name in self.headers:
+            return self.headers[name]
+        return self.django.headers.get(name)
 
     @property
     def content_type(self) -> str:

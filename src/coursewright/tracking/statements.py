@@ -768,10 +768,8 @@ def _ids_agent(agent: dict[str, Any]) -> dict[str, Any]:
 
 
 def _ids_activity(activity: dict[str, Any]) -> dict[str, Any]:
-    out = {"id": activity["id"]}
-    if "objectType" in activity:
-        out = {"objectType": activity["objectType"], **out}
-    return out
+    # the minimum that identifies an activity is its id ("objectType" defaults to it)
+    return {"id": activity["id"]}
 
 
 def format_ids(statement: dict[str, Any]) -> dict[str, Any]:

@@ -33,9 +33,10 @@ SHA2_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 VERSION_1_RE = re.compile(r"^1\.0(\.\d+)?$")
 VERSION_2_RE = re.compile(r"^2\.0(\.\d+)?$")
 _NUM = r"\d+(?:[.,]\d+)?"
+# ISO 8601:2004 4.4.3.2: PnYnMnDTnHnMnS, or weeks alone (PnW: "P4W1D" is not valid)
 DURATION_RE = re.compile(
-    rf"^P(?!$)(?:{_NUM}Y)?(?:{_NUM}M)?(?:{_NUM}W)?(?:{_NUM}D)?"
-    rf"(?:T(?=\d)(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?$")
+    rf"^P(?:{_NUM}W|(?!$)(?:{_NUM}Y)?(?:{_NUM}M)?(?:{_NUM}D)?"
+    rf"(?:T(?=\d)(?:{_NUM}H)?(?:{_NUM}M)?(?:{_NUM}S)?)?)$")
 _TZ = r"(?P<tz>[Zz]|(?P<sign>[+-])(?P<th>\d{2})(?::?(?P<tm>\d{2}))?)?"
 TIMESTAMP_EXTENDED = re.compile(
     r"^(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})(?P<sep>[Tt ])(?P<h>\d{2}):(?P<mi>\d{2})"
@@ -44,9 +45,10 @@ TIMESTAMP_BASIC = re.compile(
     r"^(?P<y>\d{4})(?P<mo>\d{2})(?P<d>\d{2})(?P<sep>[Tt])(?P<h>\d{2})(?P<mi>\d{2})"
     r"(?:(?P<s>\d{2})(?:[.,](?P<f>\d+))?)?" + _TZ.replace("(?::?", "(?:") + "$")
 
-# RFC 5646 (BCP 47) syntax, including the grandfathered tags
+# RFC 5646 (BCP 47) syntax, including the grandfathered tags. A four-letter primary
+# language subtag is reserved (RFC 5646 2.2.1) and never valid, so it is refused.
 _LANGTAG = re.compile(
-    r"^(?:(?P<language>[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{4}|[A-Za-z]{5,8})"
+    r"^(?:(?P<language>[A-Za-z]{2,3}(?:-[A-Za-z]{3}){0,3}|[A-Za-z]{5,8})"
     r"(?:-(?P<script>[A-Za-z]{4}))?"
     r"(?:-(?P<region>[A-Za-z]{2}|\d{3}))?"
     r"(?P<variants>(?:-(?:[A-Za-z0-9]{5,8}|\d[A-Za-z0-9]{3}))*)"
