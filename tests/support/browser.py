@@ -200,7 +200,7 @@ document.getElementById("sco").src = {js(launch_url)};
 """
 
 
-def wait_for_db(check: Any, timeout: float = 15) -> Any:
+def wait_for_db(check: Any, timeout: float = 30) -> Any:
     """``check()``'s first truthy value, polling while a live server writes. On SQLite
     the live server's writes can lock a table this thread reads (a shared in-memory
     database): that is "not yet"."""
