@@ -62,7 +62,6 @@ ALL_FORMATS: tuple[DispatchFormat, ...] = ("scorm12", "scorm2004", "cmi5")
 LAUNCHER_DIR = Path(__file__).resolve().parent / "launcher"
 LAUNCH_FILE = "launcher.html"
 PACKAGE_FILES = (LAUNCH_FILE, "launcher.js", "launcher.css")
-CMI5_TEMPLATE = "cmi5launcher.html"
 CMI5_SCRIPT = "cmi5launcher.js"
 CMI5_FILES = (LAUNCH_FILE, CMI5_SCRIPT, "launcher.css")
 RELAY_SCRIPT = "relay.js"
@@ -71,7 +70,7 @@ RELAY_SCRIPT = "relay.js"
 @cache
 def launcher_asset(name: str) -> bytes:
     """A file of the launcher folder (``launcher.*`` or ``relay.js``)."""
-    if name not in (*PACKAGE_FILES, RELAY_SCRIPT, CMI5_TEMPLATE, CMI5_SCRIPT):
+    if name not in (*PACKAGE_FILES, RELAY_SCRIPT, CMI5_SCRIPT):
         raise KeyError(name)
     return (LAUNCHER_DIR / name).read_bytes()
 
@@ -87,11 +86,15 @@ def launch_config(license: License, course: Course, fmt: DispatchFormat, token: 
     }
 
 
-def _launcher_html(config: dict[str, str], template: str = LAUNCH_FILE) -> bytes:
+def _launcher_html(config: dict[str, str], script: str = "launcher.js") -> bytes:
+    """The launcher page with its settings, running ``script`` (the SCORM launcher, or
+    the cmi5 one: the same page otherwise)."""
     # a JSON block is data, never run; "<" escaped so no text can close the element
     data = json.dumps(config, sort_keys=True).replace("<", "\\u003c")
-    page = launcher_asset(template).decode()
+    page = launcher_asset(LAUNCH_FILE).decode()
     assert page.count("{{CONFIG}}") == 1
+    assert page.count('<script src="launcher.js" defer></script>') == 1
+    page = page.replace('<script src="launcher.js"', f'<script src="{script}"')
     return page.replace("{{CONFIG}}", data).encode()
 
 
@@ -208,7 +211,7 @@ def build_dispatch_package(license: License, course: Course, fmt: DispatchFormat
         return write_zip({
             "cmi5.xml": build_cmi5_structure(course, _production_content(course)),
             LAUNCH_FILE: _launcher_html(launch_config(license, course, fmt, token),
-                                        CMI5_TEMPLATE),
+                                        CMI5_SCRIPT),
             CMI5_SCRIPT: launcher_asset(CMI5_SCRIPT),
             "launcher.css": launcher_asset("launcher.css"),
             **cmi5_schema_files(),
