@@ -127,6 +127,7 @@ INSTALLED_APPS = [
     "coursewright.tracking",
     "coursewright.cmi5",
     "coursewright.embed",
+    "coursewright.webhooks",
     "coursewright.web",
     "coursewright.ops",
 ]
@@ -313,6 +314,8 @@ OUTBOUND_CA_FILE = env_str("COURSEWRIGHT_OUTBOUND_CA_FILE", "").strip()
 # this many seconds, so writes still in flight are not overtaken.
 XAPI_FORWARD_SETTLE_SECONDS = env_int("COURSEWRIGHT_XAPI_FORWARD_SETTLE", 10, minimum=0,
                                       maximum=3600)
+# Seconds a partner's webhook endpoint may take to answer one delivery (webhooks.delivery).
+WEBHOOK_TIMEOUT_SECONDS = env_int("COURSEWRIGHT_WEBHOOK_TIMEOUT", 10, minimum=1, maximum=60)
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"

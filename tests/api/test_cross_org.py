@@ -54,6 +54,9 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "forwarding_create_target": {"name": "x", "url": "https://93.184.215.14/xapi/"},
     "forwarding_update_target": {"name": "x"},
     "forwarding_resume_target": {"skip_rejected": True},
+    "create_webhook": {"url": "https://93.184.215.14/hooks", "events": ["course.created"]},
+    "update_webhook": {"description": "x"},
+    "rotate_webhook_secret": {"keep_previous_hours": 0},
 }
 # Operations that take no object id: what they must do instead of answering 404.
 NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",
@@ -93,7 +96,15 @@ def acme_objects(people: People, run_jobs: None) -> dict[str, Any]:
     forward_target = create_target(people.acme, name="Acme data team",
                                    url="https://93.184.215.14/xapi/",
                                    actor=Actor.person(people.alice))
+    from coursewright.webhooks.actions import create_endpoint
+    from coursewright.webhooks.events import emit
+
+    webhook, _ = create_endpoint(people.acme, url="https://93.184.215.14/hooks",
+                                 events=["course.created"], actor=Actor.person(people.alice))
+    (webhook_delivery,) = emit(people.acme, "course.created", {"course": {"id": 1}})
     return {
+        "webhook_id": webhook.pk,
+        "delivery_id": webhook_delivery.pk,
         "license_id": license.pk,
         "credential_id": credential.pk,
         "forwarding_id": forward_target.pk,

@@ -61,7 +61,15 @@ def acme_kwargs(people: People, acme_objects: AcmeObjects) -> dict[str, Any]:
     forwarding = create_target(people.acme, name="Acme data team",
                                url="https://93.184.215.14/xapi/",
                                actor=Actor.person(people.alice))
+    from coursewright.webhooks.actions import create_endpoint
+    from coursewright.webhooks.events import emit
+
+    webhook, _ = create_endpoint(people.acme, url="https://93.184.215.14/hooks",
+                                 events=["course.created"], actor=Actor.person(people.alice))
+    (webhook_delivery,) = emit(people.acme, "course.created", {"course": {"id": 1}})
     return {
+        "webhook_id": webhook.pk,
+        "delivery_id": webhook_delivery.pk,
         "document_id": acme_objects.document.pk,
         "job_id": acme_objects.job.pk,
         "course_id": acme_objects.course.pk,

@@ -41,6 +41,7 @@ from coursewright.errors import Conflict, Forbidden, Invalid, NotFound
 from coursewright.ingest.models import Document, DocumentChunk
 from coursewright.orgs.models import REVIEWING_ROLES, Membership, Organisation
 from coursewright.privacy.fields import seal_for
+from coursewright.webhooks.events import course_event
 
 S = VersionState
 
@@ -77,6 +78,7 @@ def create_course(org: Organisation, *, content: CourseContent, actor: Actor,
             org=org, course=course, number=1, state=S.DRAFT, content=data,
             content_sha256=content_digest(data), created_by_label=actor.label,
             grounding=report)
+        course_event("course.created", version, actor=actor)
         record_event(org=org, actor=actor, action="course.created", object_type="course",
                      object_id=course.pk, after={"title": course.title, "version": 1,
                                                  "source_document": getattr(source_document,
@@ -289,8 +291,12 @@ def publish_version(version: CourseVersion, *, actor: Actor) -> CourseVersion:
     if version.state != S.APPROVED:
         raise Conflict("Only an approved version can be published; submit it for review "
                        "and have a reviewer approve it first.", code="not_approved")
-    return _transition(version, expected=S.APPROVED, target=S.PUBLISHED, actor=actor,
-                       action="version.published", fields={"published_at": timezone.now()})
+    with transaction.atomic():  # the webhook event is recorded with the change, or not at all
+        published = _transition(version, expected=S.APPROVED, target=S.PUBLISHED, actor=actor,
+                                action="version.published",
+                                fields={"published_at": timezone.now()})
+        course_event("course.published", published, actor=actor)
+    return published
 
 
 # --- the grounding check ----------------------------------------------------------------

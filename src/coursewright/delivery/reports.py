@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import json
 import math
+from datetime import datetime
 from typing import Any
 
 from django.core.exceptions import RequestDataTooBig
@@ -49,6 +50,7 @@ from coursewright.delivery.models import (
     PlayerErrorKind,
     Success,
 )
+from coursewright.webhooks.events import progress_events
 
 SESSION_HEADER = "X-Coursewright-Session"
 MAX_BODY = 8 * 1024
@@ -187,7 +189,6 @@ def interpret(fmt: str, values: dict[str, Any]) -> dict[str, Any]:
 def record_progress(session: LaunchSession, fmt: str, values: dict[str, Any]) -> LaunchProgress:
     """File what the session's runtime reported (one row per session, updated in place;
     a completed attempt stays completed)."""
-    facts = interpret(fmt, values)
     now = timezone.now()
     with transaction.atomic():
         row = (LaunchProgress.objects.select_for_update().filter(session=session).first()
@@ -196,23 +197,33 @@ def record_progress(session: LaunchSession, fmt: str, values: dict[str, Any]) ->
                                  deployment_id=session.deployment_id,
                                  version_id=session.version_id, learner=session.learner,
                                  created_at=now))
-        completion = facts.get("completion")
-        if completion and row.completion != Completion.COMPLETED:
-            row.completion = completion
-            if completion == Completion.COMPLETED:
-                row.completed_at = now
-        if facts.get("success") and facts["success"] != Success.UNKNOWN:
-            row.success = facts["success"]
-        if "score" in facts:
-            row.score = facts["score"]
-        if "progress" in facts:
-            row.progress = max(row.progress or 0.0, facts["progress"])
-        if "location" in facts:
-            row.location = facts["location"]
-        row.reports += 1
-        row.updated_at = now
-        row.save()
+        apply_report(row, fmt, values, now=now)
     return row
+
+
+def apply_report(row: LaunchProgress, fmt: str, values: dict[str, Any], *,
+                 now: datetime) -> None:
+    """File one report of a runtime's values on ``row`` and save it, with the webhook
+    events it causes (inside the caller's transaction, the row locked). Shared by launch
+    sessions and embedded players (``embed.playing``)."""
+    facts = interpret(fmt, values)
+    completion = facts.get("completion")
+    if completion and row.completion != Completion.COMPLETED:
+        row.completion = completion
+        if completion == Completion.COMPLETED:
+            row.completed_at = now
+    if facts.get("success") and facts["success"] != Success.UNKNOWN:
+        row.success = facts["success"]
+    if "score" in facts:
+        row.score = facts["score"]
+    if "progress" in facts:
+        row.progress = max(row.progress or 0.0, facts["progress"])
+    if "location" in facts:
+        row.location = facts["location"]
+    row.reports += 1
+    row.updated_at = now
+    row.save()
+    progress_events(row, completed=row.completed_at == now)  # webhooks: first, completed
 
 
 def record_player_error(session: LaunchSession, kind: str, message: str,

@@ -146,6 +146,9 @@ def _org_counts(org: Organisation) -> dict[str, int]:
                         "player_errors": PlayerError}.items():
         if count := model._default_manager.filter(org=org).count():
             counts[name] = count
+    from coursewright.webhooks.privacy import org_counts as webhook_counts
+
+    counts.update(webhook_counts(org))  # they go by cascade from the organisation
     return counts
 
 

@@ -13,7 +13,8 @@ What the archive holds (``FORMAT``, version ``FORMAT_VERSION``):
   organisation's own key (never the key) and the AI ledger (with the prompts it opted
   to keep); learners' graded free-text answers (keyed to anonymous ids); licenses
   (never their learner salt) and launch events (learners only as hashes); embed
-  sessions (the partner's user id, scope, courses, times; never a token or its hash). What is
+  sessions (the partner's user id, scope, courses, times; never a token or its hash); webhook
+  endpoints (never their signing secret) and deliveries (metadata, not payloads). What is
   encrypted at rest is decrypted: the archive is for the organisation to read and to
   take elsewhere.
 - ``audit.jsonl``: the organisation's audit entries, oldest first, one JSON object a line
@@ -186,6 +187,9 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
     from coursewright.embed.privacy import org_export as embed_export
 
     embed_sessions = embed_export(org)
+    from coursewright.webhooks.privacy import org_export as webhooks_export
+
+    webhooks = webhooks_export(org)
     versions = [v for c in courses for v in c["versions"]]
     deployments = sum(len(c["deployments"]) for c in courses)
     return {
@@ -211,6 +215,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
         "xapi": xapi,
         "cmi5_registrations": cmi5,
         "embed_sessions": embed_sessions,
+        "webhooks": webhooks,
         "missing_files": files.missing,
         "counts": {
             "members": len(members),
@@ -235,6 +240,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
             **{k: len(v) for k, v in xapi.items() if v},
             **({"cmi5_registrations": len(cmi5)} if cmi5 else {}),
             **({"embed_sessions": len(embed_sessions)} if embed_sessions else {}),
+            **{k: len(v) for k, v in webhooks.items() if v},
         },
     }
 

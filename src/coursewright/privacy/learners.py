@@ -13,6 +13,8 @@ licenses to find their rows:
 * A partner's user of embedded pages, whom the partner names by that same opaque id:
   their embed sessions (``embed.privacy``: refresh families and their tokens' hashes,
   found by the id's keyed hash); deleting them ends those sessions at once.
+* Webhook deliveries of events about them (``webhooks.privacy``: commenced, completed),
+  which carry the same pseudonym.
 * Graded free-text answers (``assist``) are keyed to a random id the player makes per
   browser tab, never to the LMS id, so they cannot be tied to a learner on request; they
   are removed by the learner-records retention rule instead. The receipt says so.
@@ -38,6 +40,8 @@ from coursewright.errors import Invalid
 from coursewright.privacy.deletion import DeletionReceipt
 from coursewright.privacy.export import cmi5_registration_row, player_error_row, progress_row
 from coursewright.tracking.privacy import delete_learner_records, learner_export
+from coursewright.webhooks.privacy import delete_learner_records as delete_webhook_records
+from coursewright.webhooks.privacy import learner_export as webhook_export
 
 if TYPE_CHECKING:
     from coursewright.audit.actor import Actor
@@ -118,6 +122,8 @@ def export_learner(org: Organisation, learner_id: str, *, actor: Actor) -> dict[
         **learner_export(org, pseudonyms.values()),
         # an embedded page's user: the same id, as the partner gave it (coursewright.embed)
         **embed_user_export(org, learner_id.strip()),
+        # webhook events about them (commenced, completed) and what was sent
+        **webhook_export(org, pseudonyms.values()),
         "not_included": [NOT_LINKABLE, NOT_LINKABLE_XAPI],
     }
     record_read(org=org, actor=actor, object_type="learner", object_id=0,
@@ -138,6 +144,7 @@ def delete_learner(org: Organisation, learner_id: str, *, actor: Actor,
             counts[name] = deleted
         counts.update(delete_learner_records(org, pseudonyms.values()))
         counts.update(delete_embed_user(org, learner_id.strip()))
+        counts.update(delete_webhook_records(org, pseudonyms.values()))
         receipt = DeletionReceipt(kind="learner", object_id=0, org_id=org.pk,
                                   deleted_at=timezone.now(), deleted_by=actor.label,
                                   channel=str(actor.channel), reason=reason[:500],

@@ -19,7 +19,9 @@ applies every rule and writes one receipt per organisation and category to the a
 - ``ai_ledger``: ledger rows (and the encrypted prompts an org opted to keep) older than
   the rule are deleted.
 - ``launch_logs``: launch events and player runtime errors older than the rule, and
-  launch sessions that ended before it, are deleted.
+  launch sessions that ended before it, are deleted; so are webhook deliveries
+  (``webhooks.privacy`` chains its purge after this one; they are kept 30 days at most
+  anyway).
 - ``learner_records``: progress reported by launched attempts whose last report is
   older than the rule, the LRS's statements stored and documents written before it, and
   cmi5 registrations with no AU session since;

@@ -45,7 +45,8 @@ Design note
   stops; the batch it had sent goes again later (at least once).
 - **Through the outbound guard.** Every request goes through ``coursewright.netguard``:
   the URL is checked (syntax and addresses) when a target is saved and again at every
-  send (DNS answers change), and redirects come back as failures.
+  send (DNS answers change), and redirects come back as failures. Sending, back-off,
+  scrubbing and the lease are shared with webhooks (``coursewright.outbound``).
 - **Secrets.** The URL and the credentials are sealed under the organisation's key;
   the API never returns credentials, audit rows never hold them, and error texts never
   include them (a receiver's answer is kept sealed, with our credentials blanked out).
@@ -62,11 +63,7 @@ Design note
 
 from __future__ import annotations
 
-import email.utils
-import http.client
 import logging
-import random
-import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -79,7 +76,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Max, Q, QuerySet
 from django.utils import timezone
 
-from coursewright import netguard
+from coursewright import outbound
 from coursewright.audit.actions import record_event
 from coursewright.audit.actor import Actor
 from coursewright.errors import Conflict, Invalid
@@ -117,16 +114,6 @@ USER_AGENT = "coursewright-forwarder/1"
 # --- targets: checking and saving (one action per change, each audited) ----------------
 
 
-def vet_url(url: str) -> str:
-    """The URL, stripped, if it may be a target: syntax, then every address its host
-    resolves to (public only, unless the operator allows private targets)."""
-    if not isinstance(url, str):
-        raise netguard.UrlRefused("Give a URL (https://…).")
-    target = netguard.check_url(url)
-    netguard.resolve(target)
-    return url.strip()
-
-
 def statements_url(url: str) -> str:
     """The receiver's statements resource: the endpoint given, with ``statements``
     appended unless the URL already names it."""
@@ -135,13 +122,6 @@ def statements_url(url: str) -> str:
     if not path.rstrip("/").endswith("/statements"):
         path = path.rstrip("/") + "/statements"
     return urlunsplit((parts.scheme, parts.netloc, path, parts.query, ""))
-
-
-def _shown_url(url: str) -> str:
-    """The URL without its query (which may carry a token), for audit rows."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, parts.path, "…" if parts.query else "",
-                       ""))
 
 
 def _clean_text(value: Any, what: str, *, maximum: int, allow_colon: bool = True) -> str:
@@ -212,7 +192,7 @@ def _verbs(values: Any) -> list[str]:
 
 def describe(target: ForwardTarget) -> dict[str, Any]:
     """What an audit row says about a target: never its credentials."""
-    return {"name": target.name, "url": _shown_url(target.url), "auth": target.auth,
+    return {"name": target.name, "url": outbound.shown_url(target.url), "auth": target.auth,
             "xapi_version": target.xapi_version, "verbs": list(target.verbs),
             "only_licensed": target.only_licensed, "state": target.state}
 
@@ -231,7 +211,7 @@ def create_target(org: Organisation, *, name: str, url: str, auth: str = Forward
     if start not in ("now", "beginning"):
         raise Invalid("start must be 'now' or 'beginning'", code="bad_start")
     target = ForwardTarget(
-        org=org, name=_name(name), url=vet_url(url), auth=auth,
+        org=org, name=_name(name), url=outbound.vet_url(url), auth=auth,
         credentials=_credentials(auth, key, secret, token),
         xapi_version=_version(xapi_version), verbs=_verbs(verbs or []),
         only_licensed=bool(only_licensed),
@@ -281,7 +261,7 @@ def update_target(target: ForwardTarget, *, actor: Actor, name: Any = _UNSET,
     if name is not _UNSET:
         changes["name"] = _name(name)
     if url is not _UNSET:
-        changes["url"] = vet_url(url)
+        changes["url"] = outbound.vet_url(url)
     if auth is not _UNSET:
         changes["credentials"] = _credentials(auth, key, secret, token)
         changes["auth"] = auth
@@ -468,24 +448,19 @@ def due_targets(now: datetime | None = None) -> list[int]:
     """Targets that are forwarding, not waiting out a back-off, and not leased."""
     now = now or timezone.now()
     return list(ForwardTarget.objects.filter(state=ForwardState.ACTIVE).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lte=now)).order_by("pk")
+        outbound.due(now), outbound.unleased(now)).order_by("pk")
         .values_list("pk", flat=True))
 
 
 def claim(target_id: int, now: datetime) -> str | None:
     """The lease token, or None when the target is not due or another worker has it."""
-    token = secrets.token_hex(16)
-    claimed = ForwardTarget.objects.filter(pk=target_id, state=ForwardState.ACTIVE).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).filter(
-        Q(lease_until__isnull=True) | Q(lease_until__lte=now)).update(
-        lease_token=token, lease_until=now + LEASE, last_attempt_at=now)
-    return token if claimed else None
+    return outbound.claim(
+        ForwardTarget.objects.filter(pk=target_id, state=ForwardState.ACTIVE).filter(
+            outbound.due(now)), now=now, lease=LEASE, last_attempt_at=now)
 
 
 def _release(target_id: int, token: str) -> None:
-    ForwardTarget.objects.filter(pk=target_id, lease_token=token).update(
-        lease_token="", lease_until=None)
+    outbound.release(ForwardTarget.objects.filter(pk=target_id), token)
 
 
 def forward_target(target_id: int, *, now: datetime | None = None) -> RunReport:
@@ -542,12 +517,6 @@ def _secret_values(target: ForwardTarget) -> list[str]:
     if authorization:
         values.append(authorization.split(" ", 1)[1])
     return [v for v in values if len(v) >= 4]
-
-
-def _scrub(text: str, values: list[str]) -> str:
-    for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, "[redacted]")
-    return text
 
 
 def _after_cursor(target: ForwardTarget, stored: datetime, pk: int) -> bool:
@@ -697,21 +666,16 @@ def _deliver(run: _Run, rows: list[Statement], *, late: bool) -> bool:
 
 def _post(run: _Run, statements: list[dict[str, Any]]) -> Outcome:
     body, content_type = _payload(run, statements)
-    headers = {**run.headers, "Content-Type": content_type}
-    try:
-        answer = netguard.send(run.url, method="POST", body=body, headers=headers,
-                               timeout=TIMEOUT, follow_redirects=False)
-    except netguard.UrlRefused as refused:
-        return Outcome("retry", error=f"the outbound guard refused the target: "
-                                      f"{refused.message}")
-    except ConnectionError as exc:
-        return Outcome("retry", error=f"no answer: {exc}")
-    except (http.client.HTTPException, OSError, ValueError) as exc:
-        return Outcome("retry", error=f"no valid HTTP answer ({type(exc).__name__})")
+    sent = outbound.post(run.url, body=body, headers={**run.headers,
+                                                      "Content-Type": content_type},
+                         timeout=TIMEOUT)
+    answer = sent.answer
+    if answer is None:
+        return Outcome("retry", error=sent.error)
     status = answer.status
     if 200 <= status < 300:
         return Outcome("delivered", status=status)
-    detail = answer.body[:DETAIL_CHARS].decode("utf-8", errors="replace")
+    detail = outbound.excerpt(answer, DETAIL_CHARS)
     if status == 409:
         return Outcome("present", status=status, detail=detail)
     if 300 <= status < 400:
@@ -721,31 +685,10 @@ def _post(run: _Run, statements: list[dict[str, Any]]) -> Outcome:
     if status in (408, 429) or status >= 500 or status < 200:
         return Outcome("retry", status=status,
                        error=f"the receiver answered HTTP {status}",
-                       retry_after=_retry_after(answer.headers.get("retry-after", "")))
+                       retry_after=outbound.retry_after(answer.headers.get("retry-after", ""),
+                                                        cap=BACKOFF_CAP))
     return Outcome("refused", status=status, detail=detail,
                    error=f"the receiver refused the statement: HTTP {status}")
-
-
-def _retry_after(value: str) -> float:
-    value = value.strip()
-    if not value:
-        return 0.0
-    if value.isdigit():
-        return min(float(value), BACKOFF_CAP)
-    try:
-        moment = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return 0.0
-    if moment.tzinfo is None:
-        return 0.0
-    return max(0.0, min((moment - timezone.now()).total_seconds(), BACKOFF_CAP))
-
-
-def backoff(failures: int) -> float:
-    """Seconds to wait after ``failures`` failures in a row: exponential, capped, with
-    jitter between half and all of it (so it never shrinks while it doubles)."""
-    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * 2 ** max(0, min(failures - 1, 20)))
-    return random.uniform(ceiling / 2, ceiling)
 
 
 def _advance(run: _Run, rows: list[Statement], *, late: bool, present: int = 0) -> bool:
@@ -775,8 +718,9 @@ def _advance(run: _Run, rows: list[Statement], *, late: bool, present: int = 0) 
 def _fail(run: _Run, outcome: Outcome) -> None:
     target, now = run.target, run.clock()
     failures = target.failures + 1
-    wait = max(backoff(failures), outcome.retry_after)
-    error = _scrub(outcome.error, run.hidden)[:300]
+    wait = max(outbound.backoff(failures, base=BACKOFF_BASE, cap=BACKOFF_CAP),
+               outcome.retry_after)
+    error = outbound.scrub(outcome.error, run.hidden)[:300]
     ForwardTarget.objects.filter(pk=target.pk, lease_token=run.token,
                                  state=ForwardState.ACTIVE).update(
         failures=failures, next_attempt_at=now + timedelta(seconds=wait),
@@ -789,8 +733,8 @@ def _fail(run: _Run, outcome: Outcome) -> None:
 
 def _reject(run: _Run, row: Statement, outcome: Outcome) -> None:
     target, now = run.target, run.clock()
-    error = _scrub(outcome.error, run.hidden)[:300]
-    detail = _scrub(outcome.detail, run.hidden)
+    error = outbound.scrub(outcome.error, run.hidden)[:300]
+    detail = outbound.scrub(outcome.detail, run.hidden)
     with transaction.atomic():
         updated = ForwardTarget.objects.filter(pk=target.pk, lease_token=run.token,
                                                state=ForwardState.ACTIVE).update(

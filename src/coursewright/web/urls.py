@@ -14,6 +14,7 @@ from coursewright.web.flow_urls import patterns as flow_patterns
 from coursewright.web.forwarding_views import patterns as forwarding_patterns
 from coursewright.web.license_views import patterns as license_patterns
 from coursewright.web.log_views import patterns as log_patterns
+from coursewright.webhooks.views import patterns as webhook_patterns
 
 # Drafting and changing courses with AI (the views sit with the course flow's pages).
 ai_flow_patterns: list[URLPattern] = [
@@ -33,4 +34,5 @@ urlpatterns: list[URLPattern | URLResolver] = [*account_patterns, *org_patterns,
                                               *audit_patterns, *ai_patterns, *ai_flow_patterns,
                                               *assist_patterns, *delivery_patterns,
                                               *license_patterns, *log_patterns,
-                                              *completion_patterns, *forwarding_patterns]
+                                              *completion_patterns, *forwarding_patterns,
+                                              *webhook_patterns]
