@@ -7,6 +7,9 @@ must see nothing of Acme. Each organisation also has an API key (``acme_key``,
 
 from __future__ import annotations
 
+import ipaddress
+import socket
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -14,6 +17,35 @@ import pytest
 from django.test import Client
 
 PASSWORD = "correct horse battery staple"
+
+
+def _loopback_only(connect: Any) -> Any:
+    def guarded(sock: socket.socket, address: Any) -> Any:
+        if sock.family in (socket.AF_INET, socket.AF_INET6):
+            host = address[0]
+            try:
+                loopback = ipaddress.ip_address(host).is_loopback
+            except ValueError:  # a name: only localhost
+                loopback = host == "localhost"
+            if not loopback:
+                raise ConnectionRefusedError(
+                    f"tests talk only to 127.0.0.1, not {host} (tests/conftest.py)")
+        return connect(sock, address)
+
+    return guarded
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_internet() -> Iterator[None]:
+    """Tests talk only to 127.0.0.1: any other address a test's code connects to (a
+    webhook or forwarding target with a public address, say) is refused at once, as a
+    closed port would be, instead of reaching the internet."""
+    original, original_ex = socket.socket.connect, socket.socket.connect_ex
+    socket.socket.connect = _loopback_only(original)  # type: ignore[method-assign]
+    socket.socket.connect_ex = _loopback_only(original_ex)  # type: ignore[method-assign]
+    yield
+    socket.socket.connect, socket.socket.connect_ex = (  # type: ignore[method-assign]
+        original, original_ex)
 
 
 @pytest.fixture(autouse=True)
