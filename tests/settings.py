@@ -6,6 +6,8 @@ import tempfile
 os.environ.setdefault("COURSEWRIGHT_JOBS_INLINE", "true")
 os.environ.setdefault("COURSEWRIGHT_VAR_DIR", tempfile.mkdtemp(prefix="cw-test-"))
 os.environ.setdefault("COURSEWRIGHT_MANIFEST_STATIC", "false")
+# high enough for schemathesis; the limit itself is tested with a low override
+os.environ.setdefault("COURSEWRIGHT_API_RATE_PER_MINUTE", "1000000")
 
 from coursewright.settings import *  # noqa: F403
 

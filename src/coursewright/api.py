@@ -15,6 +15,7 @@ from ninja.security import HttpBearer, SessionAuth
 
 from coursewright.errors import DomainError
 from coursewright.orgs.access import Principal, principal_for_key, principal_for_user
+from coursewright.ratelimit_api import RateLimited
 
 
 class ApiKeyAuth(HttpBearer):
@@ -22,9 +23,13 @@ class ApiKeyAuth(HttpBearer):
 
     def authenticate(self, request: HttpRequest, token: str) -> Principal | None:
         from coursewright.orgs.actions import authenticate_api_key
+        from coursewright.ratelimit_api import charge_api_key
 
         key = authenticate_api_key(token)
-        return principal_for_key(key) if key is not None else None
+        if key is None:
+            return None
+        charge_api_key(key.pk)  # RateLimited: 429 with Retry-After
+        return principal_for_key(key)
 
 
 class PersonSessionAuth(SessionAuth):
@@ -65,6 +70,13 @@ def error_response(request: HttpRequest, status: int, code: str, message: str,
 @api.exception_handler(DomainError)
 def _domain_error(request: HttpRequest, exc: DomainError) -> HttpResponse:
     return error_response(request, exc.status, exc.code, exc.message, exc.details)
+
+
+@api.exception_handler(RateLimited)
+def _rate_limited(request: HttpRequest, exc: RateLimited) -> HttpResponse:
+    response = error_response(request, exc.status, exc.code, exc.message, exc.details)
+    response["Retry-After"] = str(exc.retry_after)
+    return response
 
 
 @api.exception_handler(ValidationError)

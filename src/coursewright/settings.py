@@ -384,6 +384,9 @@ if _REDIS_URL:
 else:
     HUEY = {"huey_class": "huey.SqliteHuey", "name": "coursewright",
             "filename": str(VAR_DIR / "huey.sqlite3")}
+REDIS_URL = _REDIS_URL  # also the shared counter of the API rate limit, when set
+# Requests per minute each org API key may make (coursewright.ratelimit_api); 0: no limit.
+API_RATE_PER_MINUTE = env_int("COURSEWRIGHT_API_RATE_PER_MINUTE", 600, minimum=0)
 HUEY["immediate"] = env_bool("COURSEWRIGHT_JOBS_INLINE", False)
 HUEY["consumer"] = {"workers": env_int("COURSEWRIGHT_JOB_WORKERS", 2, minimum=1, maximum=64),
                     "worker_type": "thread"}

@@ -57,6 +57,11 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "create_webhook": {"url": "https://93.184.215.14/hooks", "events": ["course.created"]},
     "update_webhook": {"description": "x"},
     "rotate_webhook_secret": {"keep_previous_hours": 0},
+    # valid content, so only the organisation (?org=acme) can be what refuses
+    "create_course": {"title": "x", "screens": [{"id": "s1", "title": "x", "blocks": [
+        {"type": "text", "id": "b1", "markdown": "x"}]}]},
+    "duplicate_course": {"title": "x"},
+    "revert_course": {"reason": "x"},
 }
 # Operations that take no object id: what they must do instead of answering 404.
 NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",

@@ -33,10 +33,10 @@ def test_a_key_call_is_recorded_once(people: People) -> None:
 def test_refusals_and_errors_are_recorded_with_their_status(people: People) -> None:
     api = key_client(people.acme_key)
     api.get("/api/v1/versions/999999")
-    api.post("/api/v1/courses")
+    api.put("/api/v1/courses")
     api.get("/api/v1/no-such-endpoint")
     assert [(c.after["method"], c.after["status"]) for c in calls()] == [
-        ("GET", 404), ("POST", 405), ("GET", 404)]
+        ("GET", 404), ("PUT", 405), ("GET", 404)]
 
 
 def test_a_person_is_recorded_with_their_organisation(people: People) -> None:

@@ -12,6 +12,7 @@ from coursewright.api import principal
 from coursewright.audit.actor import Actor
 from coursewright.courses.api import VersionOut
 from coursewright.courses.models import CourseVersion
+from coursewright.errors import Invalid
 from coursewright.orgs.access import get_scoped
 from coursewright.orgs.models import AUTHORING_ROLES
 
@@ -40,8 +41,23 @@ class BriefIn(Schema):
     brief: str = Field(min_length=1, max_length=5000)
     title: str = ""
     language: str = "en"
-    target_screens: int | None = None
+    target_screens: int | None = Field(default=None, description="How many screens (3-200)")
+    audience: str = Field(default="", max_length=300,
+                          description="Who the course is for, e.g. \"new warehouse staff\"")
+    tone: str = Field(default="", max_length=100, description="e.g. \"friendly\", \"formal\"")
     provider: str = ""
+
+
+def _full_brief(body: BriefIn) -> str:
+    """The brief as the model reads it: audience and tone lead, as the author's words."""
+    lines = [f"{label}: {' '.join(value.split())}"
+             for label, value in (("Audience", body.audience), ("Tone", body.tone))
+             if value.strip()]
+    text = "\n".join([*lines, body.brief.strip()])
+    if len(text) > 5000:
+        raise Invalid("The brief, audience and tone together must be at most 5,000 "
+                      "characters", code="brief_too_long")
+    return text
 
 
 @ai_router.post("/ai/generate", response={202: JobOut},
@@ -53,7 +69,8 @@ def generate_from_brief(request: HttpRequest, body: BriefIn, org: str = "") -> S
     p = principal(request)
     target = p.default_org(org or None)
     p.require(target, AUTHORING_ROLES, "generate courses")
-    job = start_generation(None, org=target, actor=p.actor, brief=body.brief, title=body.title,
+    job = start_generation(None, org=target, actor=p.actor, brief=_full_brief(body),
+                           title=body.title,
                            language=body.language, target_screens=body.target_screens,
                            provider=body.provider)
     return Status(202, job)

@@ -68,23 +68,75 @@ def _dump(content: CourseContent) -> dict[str, Any]:
 
 
 def create_course(org: Organisation, *, content: CourseContent, actor: Actor,
-                  source_document: Document | None = None) -> CourseVersion:
+                  source_document: Document | None = None,
+                  duplicate_of: CourseVersion | None = None) -> CourseVersion:
+    """A new course whose first version is a draft of ``content``. With ``duplicate_of``
+    the course is a copy of that version (its images come along) and the audit row says
+    so (``course.duplicated``)."""
     data = _dump(content)
     with transaction.atomic():
         course = Course.objects.create(org=org, title=content.title, language=content.language,
                                        source_document=source_document, created_by=actor.user)
+        if duplicate_of is not None:
+            _copy_images(duplicate_of.course, course, content)
         report = grounding_report(course, content)
         version = CourseVersion.objects.create(
             org=org, course=course, number=1, state=S.DRAFT, content=data,
             content_sha256=content_digest(data), created_by_label=actor.label,
             grounding=report)
         course_event("course.created", version, actor=actor)
-        record_event(org=org, actor=actor, action="course.created", object_type="course",
-                     object_id=course.pk, after={"title": course.title, "version": 1,
-                                                 "source_document": getattr(source_document,
-                                                                            "pk", None),
-                                                 **_flag_counts(report)})
+        copied = ({} if duplicate_of is None else
+                  {"duplicate_of": {"course": duplicate_of.course_id,
+                                    "version": duplicate_of.number}})
+        record_event(org=org, actor=actor,
+                     action="course.created" if duplicate_of is None else "course.duplicated",
+                     object_type="course", object_id=course.pk,
+                     after={"title": course.title, "version": 1,
+                            "source_document": getattr(source_document, "pk", None),
+                            **copied, **_flag_counts(report)})
     return version
+
+
+def _copy_images(source: Course, target: Course, content: CourseContent) -> None:
+    """The new course's own image rows for the images its content shows. The stored file
+    is shared (content-addressed); deleting either course keeps a file still in use."""
+    for asset in Asset.objects.filter(course=source, sha256__in=content.asset_hashes()):
+        Asset.objects.create(org_id=target.org_id, course=target, sha256=asset.sha256,
+                             content_type=asset.content_type, width=asset.width,
+                             height=asset.height, size=asset.size,
+                             storage_path=asset.storage_path)
+
+
+def as_human_content(data: Any) -> CourseContent:
+    """Content a client sent to create a course: every block is recorded as made by a
+    person, whatever provenance the client claimed (provenance is the server's)."""
+    content = validate_content(data)
+    for screen in content.screens:
+        for block in screen.blocks:
+            block.provenance = HUMAN
+    return validate_content(_dump(content))
+
+
+MAX_TITLE = 300
+
+
+def duplicate_course(course: Course, *, actor: Actor, title: str = "") -> CourseVersion:
+    """A new course in the same organisation whose first draft is a copy of ``course``'s
+    latest version (whatever its state). Provenance, citations and the source document
+    come along, so the copy's grounding check reads the same passages."""
+    latest = course.versions.order_by("-number").first()
+    if latest is None:
+        raise Conflict("this course has no version to copy", code="no_version")
+    content = validate_content(latest.content)
+    name = " ".join(title.split()) or f"{content.title} (copy)"
+    if len(name) > MAX_TITLE:
+        if title.strip():
+            raise Invalid(f"keep the title to {MAX_TITLE} characters or fewer",
+                          code="title_too_long")
+        name = f"{content.title[:MAX_TITLE - 8].rstrip()} (copy)"
+    copy = validate_content({**_dump(content), "title": name})
+    return create_course(course.org, content=copy, actor=actor,
+                         source_document=course.source_document, duplicate_of=latest)
 
 
 def _require_draft(version: CourseVersion) -> None:
@@ -297,6 +349,63 @@ def publish_version(version: CourseVersion, *, actor: Actor) -> CourseVersion:
                                 fields={"published_at": timezone.now()})
         course_event("course.published", published, actor=actor)
     return published
+
+
+MAX_REASON = 500
+
+
+def current_published(course: Course) -> CourseVersion | None:
+    """The course's current version: its most recently published one (what the embedded
+    player starts new attempts on). ``revert_publication`` makes the one before current."""
+    return (CourseVersion.objects.filter(course=course, state=S.PUBLISHED)
+            .order_by("-published_at", "-number").first())
+
+
+def revert_publication(course: Course, *, actor: Actor, reason: str) -> CourseVersion:
+    """Make the previously published version current again: the current published
+    version goes back to approved (content and approval unchanged, ``published_at``
+    cleared), so the one published before it is the latest published version again.
+    Returns that version. Needs a reason (kept, encrypted, in the audit row); refused
+    when the course has no earlier published version. Deployment channels are not
+    moved (``delivery.deployments.rollback`` does that for a channel)."""
+    from coursewright.publishing.actions import forget_exports
+
+    text = (reason or "").strip()
+    if not text:
+        raise Invalid("Say why (a reason is required to revert); it is kept in the audit "
+                      "log.", code="reason_required")
+    if len(text) > MAX_REASON:
+        raise Invalid(f"Keep the reason to {MAX_REASON} characters or fewer.",
+                      code="reason_too_long")
+    with transaction.atomic():
+        published = list(CourseVersion.objects.select_for_update()
+                         .filter(course=course, state=S.PUBLISHED)
+                         .order_by("-published_at", "-number")[:2])
+        if not published:
+            raise Conflict("This course has no published version to revert.",
+                           code="not_published")
+        if len(published) < 2:
+            raise Conflict(f"Version {published[0].number} is the only published version of "
+                           "this course: there is no earlier published version to make "
+                           "current again.", code="no_earlier_version")
+        current, previous = published
+        updated = CourseVersion.objects.filter(
+            pk=current.pk, state=S.PUBLISHED, published_at=current.published_at,
+        ).update(state=S.APPROVED, published_at=None, updated_at=timezone.now())
+        if not updated:
+            raise Conflict("the course's published version changed meanwhile; try again",
+                           code="changed")
+        record_event(org=course.org, actor=actor, action="course.reverted",
+                     object_type="course", object_id=course.pk,
+                     before={"current_version": current.number,
+                             "published_at": (current.published_at.isoformat()
+                                              if current.published_at else None)},
+                     after={"current_version": previous.number,
+                            "unpublished_version": current.number, "reason": text})
+    # its stored packages say "published"; they are rebuilt on the next download
+    forget_exports(current)
+    previous.refresh_from_db()
+    return previous
 
 
 # --- the grounding check ----------------------------------------------------------------

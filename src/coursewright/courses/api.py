@@ -12,6 +12,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from coursewright.api import ApiKeyAuth, PersonSessionAuth, principal
 from coursewright.audit.actions import record_read
 from coursewright.courses import actions
+from coursewright.courses.content import CourseContent
 from coursewright.courses.grounding import REASONS, SUPPORT_THRESHOLD
 from coursewright.courses.models import Course, CourseVersion
 from coursewright.embed.auth import EmbedTokenAuth
@@ -272,6 +273,50 @@ def publish(request: HttpRequest, version_id: int) -> CourseVersion:
     version = _version(request, version_id)
     p.require(version.org_id, ALL_ROLES, "publish courses")
     return actions.publish_version(version, actor=p.actor)
+
+
+class DuplicateIn(Schema):
+    title: str = Field(default="", max_length=300,
+                       description="The copy's title; empty: the source's title + \" (copy)\"")
+
+
+class RevertIn(Schema):
+    reason: str = Field(max_length=2000, description="Why (required; 1-500 characters "
+                                                     "after trimming). Kept in the audit log.")
+
+
+@router.post("/courses", response={201: VersionOut},
+             summary="Create a course from content JSON (its first version is a draft)")
+def create_course(request: HttpRequest, body: CourseContent, org: str = "") -> Status[Any]:
+    """The body is the course content schema; every block is recorded as made by a
+    person. ``org``: the organisation's slug, needed when the caller belongs to several."""
+    p = principal(request)
+    target = p.default_org(org or None)
+    p.require(target, AUTHORING_ROLES, "create courses")
+    content = actions.as_human_content(body.model_dump(mode="json"))
+    return Status(201, actions.create_course(target, content=content, actor=p.actor))
+
+
+@router.post("/courses/{course_id}/duplicate", response={201: VersionOut},
+             summary="Copy a course (its latest version) into a new course's first draft")
+def duplicate_course(request: HttpRequest, course_id: int, body: DuplicateIn) -> Status[Any]:
+    p = principal(request)
+    course = get_scoped(Course, p, pk=course_id)
+    p.require(course.org_id, AUTHORING_ROLES, "copy courses")
+    return Status(201, actions.duplicate_course(course, actor=p.actor, title=body.title))
+
+
+@router.post("/courses/{course_id}/revert", response=VersionOut,
+             summary="Make the previously published version current again (returns it)")
+def revert_course(request: HttpRequest, course_id: int, body: RevertIn) -> CourseVersion:
+    """The current published version goes back to approved; the one published before it
+    is current again (exports, the embedded player's new attempts). 409
+    ``no_earlier_version`` when there is none. Deployment channels do not move: roll a
+    channel back with ``/courses/{id}/rollback``."""
+    p = principal(request)
+    course = get_scoped(Course, p, pk=course_id)
+    p.require(course.org_id, ALL_ROLES, "publish courses")
+    return actions.revert_publication(course, actor=p.actor, reason=body.reason)
 
 
 @router.delete("/courses/{course_id}", response=ReceiptOut,

@@ -98,3 +98,19 @@ class ApiKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class ApiKeyWindow(models.Model):
+    """Requests an API key made in one rate-limit window (``coursewright.ratelimit_api``).
+    Counts only: no path, no caller, nothing of the organisation's content."""
+
+    api_key = models.ForeignKey(ApiKey, on_delete=models.CASCADE, related_name="+")
+    window_start = models.BigIntegerField(db_index=True)  # Unix time, seconds
+    hits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["api_key", "window_start"],
+                                               name="one_window_per_key")]
+
+    def __str__(self) -> str:
+        return f"key {self.api_key_id} at {self.window_start}: {self.hits}"
