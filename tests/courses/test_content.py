@@ -84,7 +84,10 @@ def _check_html(html: str) -> None:
         for name, value in element.attrib.items():
             assert name in ALLOWED_ATTRIBUTES.get(element.tag, set()) or name == "rel", name
             if name == "href":
-                assert value.split(":", 1)[0].lower() in {"http", "https", "mailto"} or (
+                # a scheme starts with a letter: ":x" (an empty "scheme") is a relative
+                # reference to browsers, harmless; anything else before ":" must be ours
+                scheme = value.split(":", 1)[0].lower()
+                assert scheme in {"http", "https", "mailto", ""} or (
                     ":" not in value.split("/", 1)[0]), value
 
 
