@@ -50,7 +50,16 @@ def _mfa_satisfied(request: HttpRequest) -> bool:
     return mfa_satisfied(request)
 
 
-api = NinjaAPI(
+class CoursewrightApi(NinjaAPI):
+    def get_openapi_schema(self, *, path_prefix: str | None = None,
+                           path_params: dict[str, Any] | None = None) -> Any:
+        from coursewright.openapi import document_errors
+
+        return document_errors(super().get_openapi_schema(path_prefix=path_prefix,
+                                                          path_params=path_params))
+
+
+api = CoursewrightApi(
     title="coursewright API",
     version="1",
     description="Documents in, human-approved courses out. Authenticate with "

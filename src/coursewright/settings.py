@@ -136,6 +136,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "coursewright.audit.middleware.ApiCallAuditMiddleware",
     "coursewright.web.middleware.RequestSizeLimitMiddleware",
+    "coursewright.web.api_input.NulTextMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",

@@ -31,7 +31,7 @@ from django.db.models import Avg, Count, QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja import Query, Router, Schema, Status
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from pydantic import ConfigDict
 
 from coursewright.ai.config import ProviderConfig
@@ -52,6 +52,7 @@ from coursewright.ai.policy import (
     set_credential,
     update_policy,
 )
+from coursewright.api_types import IsoDate, Pagination
 from coursewright.errors import Invalid, NotFound
 from coursewright.orgs.access import Principal
 from coursewright.orgs.models import MANAGING_ROLES, Organisation
@@ -476,8 +477,8 @@ class LedgerQuery(Schema):
     feature: str | None = None
     provider: str | None = None
     outcome: str | None = None
-    since: date | None = None
-    until: date | None = None
+    since: IsoDate | None = None
+    until: IsoDate | None = None
 
     def as_filter(self) -> LedgerFilter:
         return LedgerFilter(feature=self.feature or "", provider=self.provider or "",
@@ -487,7 +488,7 @@ class LedgerQuery(Schema):
 @router.get("/ledger", response=list[LedgerEntryOut],
             summary="The AI ledger: one row per attempt to use AI, newest first "
                     "(owners and admins, or the org's API key)")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_ai_ledger(request: HttpRequest, params: Query[LedgerQuery]) -> QuerySet[LedgerEntry]:
     p, organisation = _org(request, params.org)
     if p.actor.api_key is None:  # a key belongs to this one organisation, as for audit

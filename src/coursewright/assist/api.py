@@ -10,9 +10,10 @@ from typing import Any, Literal
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from coursewright.api import principal
+from coursewright.api_types import Pagination
 from coursewright.assist import actions
 from coursewright.assist.access import player_assist
 from coursewright.assist.models import AssistAccess, GradingRecord
@@ -122,7 +123,7 @@ def disable_assist(request: HttpRequest, version_id: int) -> dict[str, bool]:
 
 @router.get("/courses/{course_id}/gradings", response=list[GradingOut],
             summary="AI-graded free-text answers of a course, newest first (reviewers)")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_gradings(request: HttpRequest, course_id: int, version_id: int | None = None,
                   status: Literal["ai_graded", "reviewed"] | None = None,
                   ) -> list[GradingRecord]:

@@ -6,16 +6,17 @@ owner or admin role (``?org=<slug>`` when they belong to several organisations).
 that organisation's entries are queried.
 """
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
 from ninja import Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from coursewright.api import principal
+from coursewright.api_types import IsoDate, Pagination
 from coursewright.audit.actions import record_read
 from coursewright.audit.browse import AuditFilter, events_for, export_filename, jsonl
 from coursewright.audit.models import ActorKind, AuditEvent
@@ -51,8 +52,8 @@ class AuditQuery(Schema):
     org: str | None = None
     action: str | None = None
     actor: str | None = None
-    since: date | None = None
-    until: date | None = None
+    since: IsoDate | None = None
+    until: IsoDate | None = None
 
     def as_filter(self) -> AuditFilter:
         return AuditFilter(action=self.action or "", actor=self.actor or "",
@@ -68,7 +69,7 @@ def _readable_org(request: HttpRequest, slug: str | None) -> Organisation:
 
 
 @router.get("", response=list[AuditEventOut], summary="Read the audit log")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_audit_events(request: HttpRequest,
                       params: Query[AuditQuery]) -> QuerySet[AuditEvent]:
     org = _readable_org(request, params.org)

@@ -7,9 +7,10 @@ import pydantic
 from django.http import HttpRequest
 from ninja import Field, File, Router, Schema, Status
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from coursewright.api import ApiKeyAuth, PersonSessionAuth, principal
+from coursewright.api_types import Pagination
 from coursewright.audit.actions import record_read
 from coursewright.courses import actions
 from coursewright.courses.content import CourseContent
@@ -159,7 +160,7 @@ def _version(request: HttpRequest, version_id: int) -> CourseVersion:
 
 
 @router.get("/courses", response=list[CourseOut], summary="List courses", auth=WITH_EMBED)
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_courses(request: HttpRequest) -> list[Course]:
     return list(scoped(Course, principal(request)).prefetch_related("versions"))
 

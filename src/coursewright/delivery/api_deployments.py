@@ -19,6 +19,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from ninja import Field, Query, Router, Schema, Status
 
 from coursewright.api import principal
+from coursewright.api_types import MAX_OFFSET
 from coursewright.courses.models import Course, CourseVersion
 from coursewright.delivery import deployments
 from coursewright.delivery.models import ChannelName, Deployment
@@ -92,7 +93,30 @@ class DeploymentsQuery(Schema):
         default=None, description="Download the whole history as CSV or JSON instead "
                                   "(who, when, channel, action, from → to version, reason).")
     limit: int = Field(default=100, ge=1, le=1000, description="History steps to return.")
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
+
+
+class HistoryRecordOut(Schema):
+    """One step of the history as the exports show it (``deployments.HistoryRecord``)."""
+
+    id: int
+    time_utc: str
+    channel: str
+    action: str
+    from_version: int | None
+    to_version: int
+    from_deployment: int | None
+    source_deployment: int | None
+    actor: str
+    reason: str
+
+
+class DeploymentsExportOut(Schema):
+    """``?format=json``: the whole history as a file (``deployments.history_json``)."""
+
+    course_id: int
+    exported_at: datetime
+    history: list[HistoryRecordOut]
 
 
 class DeployIn(Schema):
@@ -119,7 +143,8 @@ def _course(request: HttpRequest, course_id: int) -> Course:
     return course
 
 
-@router.get("/courses/{course_id}/deployments", response=DeploymentsOut,
+@router.get("/courses/{course_id}/deployments",
+            response=DeploymentsOut | DeploymentsExportOut,
             summary="A course's channels (staging, production) and deployment history, "
                     "newest first; ?format=csv|json downloads the history instead",
             openapi_extra={"responses": {200: {"content": {

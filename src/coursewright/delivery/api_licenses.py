@@ -26,10 +26,11 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, StreamingHttpResponse
 from django.utils import timezone
 from ninja import Field, Query, Router, Schema
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 from ninja.responses import Status
 
 from coursewright.api import principal
+from coursewright.api_types import MAX_OFFSET, IsoDateTime, ObjectId, Pagination
 from coursewright.audit.actions import record_read
 from coursewright.audit.models import ActorKind
 from coursewright.delivery import licenses as actions
@@ -86,8 +87,8 @@ class TokenOut(Schema):
 
 class LicenseIn(Schema):
     name: str = Field(max_length=200)
-    courses: list[int] = Field(min_length=1, max_length=1000)
-    expires_at: datetime | None = None
+    courses: list[ObjectId] = Field(min_length=1, max_length=1000)
+    expires_at: IsoDateTime | None = None
     allowed_origins: list[str] = Field(default_factory=list, max_length=50)
     max_learners: int | None = Field(default=None, ge=1)
     max_launches: int | None = Field(default=None, ge=1)
@@ -95,8 +96,8 @@ class LicenseIn(Schema):
 
 class LicensePatch(Schema):
     name: str | None = Field(default=None, max_length=200)
-    courses: list[int] | None = Field(default=None, min_length=1, max_length=1000)
-    expires_at: datetime | None = Field(
+    courses: list[ObjectId] | None = Field(default=None, min_length=1, max_length=1000)
+    expires_at: IsoDateTime | None = Field(
         default=None, description="null removes the expiry. Tokens minted earlier keep the "
                                   "expiry they carry: mint a new token after extending it")
     allowed_origins: list[str] | None = Field(default=None, max_length=50)
@@ -130,10 +131,11 @@ class LaunchQuery(Schema):
     outcome: Literal["launched", "blocked"] | None = None
     reason: str | None = Field(default=None, max_length=40)
     course_id: int | None = None
-    since: datetime | None = Field(default=None, description="From this time (inclusive)")
-    until: datetime | None = Field(default=None, description="Before this time (exclusive)")
+    since: IsoDateTime | None = Field(default=None, description="From this time (inclusive)")
+    until: IsoDateTime | None = Field(default=None,
+                                      description="Before this time (exclusive)")
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     format: Literal["csv", "json"] | None = Field(
         default=None, description="Export every matching launch as a CSV or JSON file "
                                   "(limit and offset do not apply)")
@@ -159,7 +161,7 @@ def _license(request: HttpRequest, license_id: int, *, manage: str | None = None
 
 
 @router.get("", response=list[LicenseOut], summary="The organisation's licenses")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_licenses(request: HttpRequest, org: str | None = None,
                   status: Literal["active", "suspended", "revoked"] | None = None,
                   ) -> QuerySet[License]:
@@ -300,14 +302,14 @@ def _json_array(events: QuerySet[LaunchEvent]) -> Iterator[str]:
     yield "]\n"
 
 
-@router.get("/{license_id}/launches", response=LaunchPage,
+@router.get("/{license_id}/launches",
+            # ?format=json: every launch as one JSON array (a file)
+            response=LaunchPage | list[LaunchEventOut],
             summary="A license's launches, allowed and refused, newest first "
                     "(?format=csv|json exports them all)",
             openapi_extra={"responses": {200: {
                 "description": "A page of launches; with format, a file of all of them",
-                "content": {"application/json": {"schema": {
-                    "$ref": "#/components/schemas/LaunchPage"}},
-                    "text/csv": {"schema": {"type": "string"}}}}}})
+                "content": {"text/csv": {"schema": {"type": "string"}}}}}})
 def list_launches(request: HttpRequest, license_id: int,
                   params: Query[LaunchQuery]) -> HttpResponseBase | dict[str, Any]:
     p = principal(request)

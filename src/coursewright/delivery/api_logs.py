@@ -33,6 +33,7 @@ from django.utils import timezone
 from ninja import Field, Query, Router, Schema
 
 from coursewright.api import principal
+from coursewright.api_types import MAX_OFFSET, IsoDateTime
 from coursewright.audit.actions import record_read
 from coursewright.audit.actor import Actor
 from coursewright.audit.models import ActorKind
@@ -261,11 +262,12 @@ class PlayerErrorPage(Schema):
 
 class _LogQuery(Schema):
     license_id: int | None = Field(default=None, ge=1, description="Only this license's")
-    since: datetime | None = Field(default=None, description="From this time (inclusive; "
-                                                             "UTC when no zone is given)")
-    until: datetime | None = Field(default=None, description="Before this time (exclusive)")
+    since: IsoDateTime | None = Field(default=None, description="From this time (inclusive; "
+                                                                "UTC when no zone is given)")
+    until: IsoDateTime | None = Field(default=None,
+                                      description="Before this time (exclusive)")
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     format: ExportFormat | None = Field(
         default=None, description="Export every matching row as a CSV or JSON file "
                                   "(limit and offset do not apply)")
@@ -313,28 +315,27 @@ def _answer(request: HttpRequest, course: Course, log: LogName, filters: LogFilt
             "count": rows.count()}
 
 
-def _file_responses(page_schema: str) -> dict[str, Any]:
-    return {"responses": {200: {
-        "description": "A page of rows; with format, a file of all of them",
-        "content": {"application/json": {"schema": {
-            "$ref": f"#/components/schemas/{page_schema}"}},
-            "text/csv": {"schema": {"type": "string"}}}}}}
+# The answer is a page, or with ``?format=json`` every row as one JSON array (the export
+# file: the ``list[...]`` half of each response type), or with ``?format=csv`` a CSV file.
+FILE_RESPONSES = {"responses": {200: {
+    "description": "A page of rows; with format, a file of all of them",
+    "content": {"text/csv": {"schema": {"type": "string"}}}}}}
 
 
-@router.get("/courses/{course_id}/launches", response=LaunchLogPage,
+@router.get("/courses/{course_id}/launches", response=LaunchLogPage | list[LaunchLogOut],
             summary="A course's launches, allowed and refused, newest first (owners and "
                     "admins, or the org's API key; ?format=csv|json exports them all)",
-            openapi_extra=_file_responses("LaunchLogPage"))
+            openapi_extra=FILE_RESPONSES)
 def list_course_launches(request: HttpRequest, course_id: int,
                          params: Query[LaunchLogQuery]) -> HttpResponseBase | dict[str, Any]:
     course = _course(request, course_id)
     return _answer(request, course, "launches", params.as_filter(), params)
 
 
-@router.get("/courses/{course_id}/errors", response=PlayerErrorPage,
+@router.get("/courses/{course_id}/errors", response=PlayerErrorPage | list[PlayerErrorOut],
             summary="Runtime errors the player reported for a course, newest first (owners "
                     "and admins, or the org's API key; ?format=csv|json exports them all)",
-            openapi_extra=_file_responses("PlayerErrorPage"))
+            openapi_extra=FILE_RESPONSES)
 def list_course_errors(request: HttpRequest, course_id: int,
                        params: Query[ErrorLogQuery]) -> HttpResponseBase | dict[str, Any]:
     course = _course(request, course_id)

@@ -5,10 +5,11 @@ from datetime import datetime
 from django.http import HttpRequest
 from ninja import File, Form, Router, Schema, Status
 from ninja.files import UploadedFile
-from ninja.pagination import LimitOffsetPagination, paginate
+from ninja.pagination import paginate
 
 from coursewright.ai.api import JobOut
 from coursewright.api import principal
+from coursewright.api_types import Pagination
 from coursewright.audit.actions import record_read
 from coursewright.errors import TooLarge
 from coursewright.ingest.models import Document, DocumentChunk
@@ -70,7 +71,7 @@ def upload_document(request: HttpRequest, file: File[UploadedFile],
 
 
 @router.get("", response=list[DocumentOut], summary="List documents")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_documents(request: HttpRequest) -> list[Document]:
     return list(scoped(Document, principal(request)).order_by("-id"))
 
@@ -82,7 +83,7 @@ def get_document(request: HttpRequest, document_id: int) -> Document:
 
 @router.get("/{document_id}/chunks", response=list[ChunkOut],
             summary="The document's source passages")
-@paginate(LimitOffsetPagination)
+@paginate(Pagination)
 def list_chunks(request: HttpRequest, document_id: int) -> list[DocumentChunk]:
     document = get_scoped(Document, principal(request), pk=document_id)
     record_read(org=document.org, actor=principal(request).actor, object_type="document",

@@ -23,6 +23,7 @@ from django.http import HttpRequest, HttpResponseBase
 from ninja import Field, Query, Router, Schema
 
 from coursewright.api import principal
+from coursewright.api_types import MAX_OFFSET, IsoDateTime
 from coursewright.audit.models import ActorKind
 from coursewright.courses.models import Course
 from coursewright.orgs.access import get_scoped
@@ -76,10 +77,10 @@ class _Filters(Schema):
     license_id: int | None = Field(default=None, ge=1, description="Only this license's")
     status: Status | None = Field(default=None, description="A completion status, or "
                                                             "passed / failed")
-    since: datetime | None = Field(default=None, description="Active from this time "
+    since: IsoDateTime | None = Field(default=None, description="Active from this time "
                                    "(inclusive; UTC when no zone is given)")
-    until: datetime | None = Field(default=None, description="Active before this time "
-                                                             "(exclusive)")
+    until: IsoDateTime | None = Field(default=None, description="Active before this time "
+                                                                "(exclusive)")
 
     def as_filter(self) -> CompletionFilter:
         return CompletionFilter(deployment_id=self.deployment_id, license_id=self.license_id,
@@ -88,7 +89,7 @@ class _Filters(Schema):
 
 class CompletionQuery(_Filters):
     limit: int = Field(default=100, ge=1, le=1000)
-    offset: int = Field(default=0, ge=0)
+    offset: int = Field(default=0, ge=0, le=MAX_OFFSET)
     format: Literal["csv", "json"] | None = Field(
         default=None, description="Export every matching record as a CSV or JSON file "
                                   "(limit and offset do not apply)")
@@ -141,15 +142,14 @@ def _course(request: HttpRequest, course_id: int) -> Course:
     return course
 
 
-@router.get("/courses/{course_id}/completions", response=CompletionPage,
+@router.get("/courses/{course_id}/completions", response=CompletionPage | list[CompletionOut],
             summary="A course's completion records, one per learner, deployment and "
                     "license, latest activity first (owners and admins, or the org's API "
                     "key; ?format=csv|json exports them all)",
             openapi_extra={"responses": {200: {
-                "description": "A page of records; with format, a file of all of them",
-                "content": {"application/json": {"schema": {
-                    "$ref": "#/components/schemas/CompletionPage"}},
-                    "text/csv": {"schema": {"type": "string"}}}}}})
+                "description": "A page of records; with format=json every record as one "
+                               "array, with format=csv a CSV file",
+                "content": {"text/csv": {"schema": {"type": "string"}}}}}})
 def list_course_completions(request: HttpRequest, course_id: int,
                             params: Query[CompletionQuery]) -> HttpResponseBase | dict[str, Any]:
     course = _course(request, course_id)
