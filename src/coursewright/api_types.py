@@ -20,12 +20,12 @@ between what the OpenAPI document promises and what the routes accepted:
 from __future__ import annotations
 
 import re
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Annotated, Any
 
 from ninja import Field, Schema
 from ninja.pagination import LimitOffsetPagination
-from pydantic import BeforeValidator
+from pydantic import AfterValidator, BeforeValidator
 
 MAX_OFFSET = 1_000_000_000
 MAX_ID = 2**63 - 1  # a bigint, and SQLite's integer
@@ -55,7 +55,13 @@ def _iso_date_time(value: Any) -> Any:
 
 ObjectId = Annotated[int, Field(ge=1, le=MAX_ID)]
 IsoDate = Annotated[date, BeforeValidator(_iso_date)]
-IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time)]
+def _in_utc(value: datetime) -> datetime:
+    # Python takes UTC offsets up to ±24 h, PostgreSQL only up to ±15:59: a filter
+    # "+21:53" was a 500 there. The instant is what matters; compare it in UTC.
+    return value.astimezone(UTC) if value.tzinfo is not None else value
+
+
+IsoDateTime = Annotated[datetime, BeforeValidator(_iso_date_time), AfterValidator(_in_utc)]
 
 
 class Pagination(LimitOffsetPagination):

@@ -24,3 +24,14 @@ def test_nul_in_a_small_form_field_is_refused(people: People, acme_api: Client) 
     answer = acme_api.post("/api/v1/ai/generate?org=acme", {"brief": "Lad\x00ders"})
     assert answer.status_code == 422
     assert answer.json()["error"]["details"][0]["loc"] == ["form", "brief"]
+
+
+def test_a_far_utc_offset_in_a_date_filter_is_no_500(people: People,
+                                                    acme_api: Client) -> None:
+    from tests.delivery.test_licenses_fixtures import course_of
+
+    course = course_of(people.acme, people.alice).course
+    # Python accepts +21:53, PostgreSQL refuses offsets beyond 15:59: compared in UTC
+    answer = acme_api.get(f"/api/v1/courses/{course.pk}/errors",
+                          {"since": "0116-05-16T07:39:17+21:53"})
+    assert answer.status_code == 200, answer.content[:300]
