@@ -49,6 +49,22 @@ def _no_internet() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _live_server_goes_quiet(request: pytest.FixtureRequest) -> Iterator[None]:
+    """A live-server test ends only once the server has answered every request its
+    pages sent (a report on ``pagehide``, say): emptying the database under a request
+    in flight deadlocks on PostgreSQL. Set up after the database fixture, so it is torn
+    down before it."""
+    if "live_server" not in request.fixturenames:
+        yield
+        return
+    request.getfixturevalue("transactional_db")
+    yield
+    from tests.support.inflight import wait_until_quiet
+
+    wait_until_quiet()
+
+
+@pytest.fixture(autouse=True)
 def _isolated_storage(settings: Any, tmp_path: Any) -> None:
     """Each test writes files under its own temporary directory and sends no real mail."""
     storage = tmp_path / "storage"

@@ -136,10 +136,22 @@ def course_frame(page: Page) -> Frame:
 
 
 def content_url(frame: Frame) -> str:
-    """A signed course-file URL the page loaded (the player's script)."""
-    url: str = frame.evaluate(
-        "() => Array.from(document.scripts).map(s => s.src)"
-        ".find(u => u.indexOf('/content/') >= 0) || ''")
+    """A signed course-file URL the page holds now: the player script's, renewed just
+    now the way the page's content.js renews it (the address it loaded may be older
+    than the TTL on a slow machine)."""
+    url: str = frame.evaluate("""async () => {
+        const loaded = Array.from(document.scripts).map(s => s.src)
+            .find(u => u.indexOf('/content/') >= 0) || '';
+        const script = document.querySelector('script[data-ttl]');
+        const session = /\\/launch\\/v1\\/play\\/([A-Za-z0-9_-]+)\\//.exec(location.pathname);
+        if (!loaded || !script || !session) return loaded;
+        const response = await fetch(new URL('renew', script.src).href, {
+            method: 'POST', credentials: 'omit', cache: 'no-store',
+            headers: {'X-Coursewright-Session': session[1]}});
+        if (!response.ok) return loaded;
+        const files = Object.values((await response.json()).files).map(String);
+        return files.find(u => u.split('?')[0] === loaded.split('?')[0]) || loaded;
+    }""")
     assert url, "the page loads no signed course file"
     return url
 
