@@ -14,5 +14,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("coursewright.tracking.urls")),
     # the cmi5 launching system (launch, fetch URLs, the LMS listener)
     path("", include("coursewright.cmi5.urls")),
+    # the embeddable editor and player (partners' iframes, no cookies)
+    path("", include("coursewright.embed.views")),
     path("", include("coursewright.web.urls")),
 ]

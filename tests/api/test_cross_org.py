@@ -62,6 +62,8 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
         {"type": "text", "id": "b1", "markdown": "x"}]}]},
     "duplicate_course": {"title": "x"},
     "revert_course": {"reason": "x"},
+    "put_embed_origins": {"origins": ["https://globex.example"]},  # with ?org=acme
+    "report_embedded_progress": {"values": {"cmi.completion_status": "completed"}},
 }
 # Operations that take no object id: what they must do instead of answering 404.
 NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",
@@ -71,7 +73,15 @@ NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",
                     "policy_list_subprocessors",
                     # embed tokens: the key's own organisation only, or a refresh token;
                     # cross-org cases in tests/embed/test_api.py
-                    "exchange_embed_token", "refresh_embed_token", "revoke_embed_tokens"}
+                    "exchange_embed_token", "refresh_embed_token", "revoke_embed_tokens",
+                    # one-time codes (the key's own organisation; a code) and what embedded
+                    # pages do with a token (its organisation and courses): cross-org
+                    # cases in tests/embed/test_codes.py and test_playing.py
+                    "issue_embed_code", "exchange_embed_code", "create_embedded_course",
+                    "open_embedded_attempt"}
+# Operations only an embed token may call: Globex's key and Mallory's session are not
+# one (401); Mallory's embed tokens are refused in tests/embed/test_playing.py.
+EMBED_TOKEN_ONLY = {"report_embedded_progress"}
 # Operations that take the organisation as ``?org=<slug>`` are also called with Acme's
 # slug (and any path parameters filled as below) and must answer 404 as well.
 
@@ -123,6 +133,7 @@ def acme_objects(people: People, run_jobs: None) -> dict[str, Any]:
         "org_slug": "acme",
         "provider": "openai",  # a provider name, not an object: ?org=acme names Acme
         "flag_id": "f-0",  # a flagged sentence's id: the version lookup refuses first
+        "attempt_id": 1,  # an embedded player's attempt: only an embed token gets that far
     }
 
 
@@ -171,6 +182,9 @@ def test_every_operation_hides_acme_objects(people: People, acme_objects: dict[s
         assert not missing, f"{method} {path}: teach this test to fill {missing}"
         url = path.format(**acme_objects) + ("?org=acme" if org_query else "")
         response = _call(client, method, url, op)
+        if _op_name(op) in EMBED_TOKEN_ONLY:
+            assert response.status_code == 401, (method, url, response.status_code)
+            continue
         assert response.status_code == 404, (method, url, response.status_code,
                                               response.content[:300])
         assert response.json()["error"]["code"] == "not_found"

@@ -615,10 +615,10 @@ def test_expired_rows_are_purged(people: People, courses: Courses) -> None:
     EmbedAccessToken.objects.filter(family=old_family).update(expires_at=past)
     EmbedRefreshToken.objects.filter(family=old_family).update(expires_at=past)
     counts = actions.purge_expired()
-    assert counts == {"access_tokens": 1, "refresh_tokens": 1, "families": 1}
+    assert counts == {"access_tokens": 1, "refresh_tokens": 1, "families": 1, "codes": 0}
     assert list(EmbedFamily.objects.values_list("pk", flat=True)) != [old_family.pk]
     assert bearer(live["access_token"]).get(course_url(courses.acme)).status_code == 200
     (event,) = audit("embed.expired_purged")
     assert event.after == counts
     assert actions.purge_expired() == {"access_tokens": 0, "refresh_tokens": 0,
-                                       "families": 0}
+                                       "families": 0, "codes": 0}

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
+from uuid import UUID
 
 import pydantic
 from django.http import HttpRequest
@@ -26,7 +27,9 @@ from coursewright.privacy.deletion import DeletionReceipt, delete_course
 router = Router(tags=["courses"])
 # Endpoints an embedded page may call with a partner user's embed token, as well as with
 # an API key or a session: the token's scope and courses decide (coursewright.embed.auth).
-WITH_EMBED = [ApiKeyAuth(), PersonSessionAuth(), EmbedTokenAuth()]
+# The token is tried before the session: the session auth's CSRF check would refuse an
+# embedded page's POST (it has no cookie, and needs none).
+WITH_EMBED = [ApiKeyAuth(), EmbedTokenAuth(), PersonSessionAuth()]
 
 
 class VersionSummary(Schema):
@@ -41,6 +44,8 @@ class VersionSummary(Schema):
 
 class CourseOut(Schema):
     id: int
+    uid: UUID = Field(description="The course's public id (embed tokens, the embedded "
+                                  "player's address, webhook events)")
     title: str
     language: str
     source_document_id: int | None
@@ -268,7 +273,7 @@ def reject(request: HttpRequest, version_id: int, body: RejectIn) -> CourseVersi
 
 
 @router.post("/versions/{version_id}/publish", response=VersionOut,
-             summary="Publish an approved version")
+             summary="Publish an approved version", auth=WITH_EMBED)
 def publish(request: HttpRequest, version_id: int) -> CourseVersion:
     p = principal(request)
     version = _version(request, version_id)

@@ -43,7 +43,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache, partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from django.conf import settings
@@ -58,6 +58,9 @@ from coursewright.courses.models import Asset, CourseVersion
 from coursewright.delivery.models import LaunchSession
 from coursewright.orgs.models import Organisation
 from coursewright.storage import locate, read_bytes, region_storage, s3_bucket
+
+if TYPE_CHECKING:
+    from coursewright.player.render import AssistConfig, Format
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 CONTENT_TYPES = {".js": "text/javascript", ".css": "text/css", ".png": "image/png",
@@ -217,13 +220,46 @@ def session_files(session: LaunchSession, *,
                   content: CourseContent | None = None) -> SignedFiles:
     """Signed URLs for every course file of ``session``'s version (publishing them
     first if needed), valid for the TTL or until the session ends, whichever is first."""
-    paths = publish_version(session.version, content=content)
+    return version_files(session.version, until=session.expires_at, content=content)
+
+
+def version_files(version: CourseVersion, *, until: datetime,
+                  content: CourseContent | None = None) -> SignedFiles:
+    """Signed URLs for every course file of ``version`` (publishing them first if
+    needed), valid for the TTL or ``until``, whichever is first (a launch session's end;
+    an embedded player's token's expiry)."""
+    paths = publish_version(version, content=content)
     now = int(time.time())
-    remaining = int(session.expires_at.timestamp()) - now
+    remaining = int(until.timestamp()) - now
     seconds = max(1, min(settings.CONTENT_URL_TTL, remaining))
     return SignedFiles(urls={name: signed_url(path, seconds=seconds, now=now)
                              for name, path in paths.items()},
                        expires_at=datetime.fromtimestamp(now + seconds, UTC))
+
+
+def course_page(version: CourseVersion, *, content: CourseContent, fmt: Format,
+                urls: dict[str, str], assist: AssistConfig | None = None) -> str:
+    """The learner player's page of ``version`` built for ``fmt``, naming its files by
+    ``urls`` (signed, from :func:`version_files`): a launch's course page and an
+    embedded player's both come from here."""
+    from coursewright.ai.policy import DEFAULT_DISCLOSURE, disclosure_text
+    from coursewright.player.render import ImageFile, render_index_html
+    from coursewright.publishing.packaging import PackageMeta
+
+    org = version.org
+    meta = PackageMeta(course_id=f"{org.slug}-{version.course_id}",
+                       version_number=version.number, approved_by=org.name,
+                       approved_at=version.approved_at or version.updated_at,
+                       published_at=version.published_at, org_name=org.name,
+                       approved_via=version.approved_via or None)
+    # an image whose upload is gone: an empty picture (its alt text shows), not a 500
+    images = {sha: ImageFile(src=urls.get(f"images/{sha}", "data:,"))
+              for sha in content.asset_hashes()}
+    wording = disclosure_text(org)
+    return render_index_html(content, fmt=fmt, meta=meta, images=images, asset_prefix="",
+                             asset_urls=urls, provenance_href=None,
+                             disclosure=None if wording == DEFAULT_DISCLOSURE else wording,
+                             assist=assist)
 
 
 def signed_url(path: str, *, seconds: int, now: int | None = None) -> str:

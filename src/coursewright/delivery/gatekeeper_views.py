@@ -237,23 +237,16 @@ def _framed_by(found: LaunchSession) -> str:
 @require_GET
 @xframe_options_exempt
 def play(request: HttpRequest, session: str) -> HttpResponse:
-    from coursewright.ai.policy import DEFAULT_DISCLOSURE, disclosure_text
     from coursewright.assist.access import player_assist
     from coursewright.courses.actions import validate_content
-    from coursewright.delivery.content import session_files
-    from coursewright.player.render import Format, ImageFile, render_index_html
-    from coursewright.publishing.packaging import PackageMeta
+    from coursewright.delivery.content import course_page, session_files
+    from coursewright.player.render import Format
 
     found = _session_or_blocked(request, session)
     if isinstance(found, HttpResponse):
         return found
-    version, org = found.version, found.org
+    version = found.version
     content = validate_content(version.content)
-    meta = PackageMeta(course_id=f"{org.slug}-{version.course_id}",
-                       version_number=version.number, approved_by=org.name,
-                       approved_at=version.approved_at or version.updated_at,
-                       published_at=version.published_at, org_name=org.name,
-                       approved_via=version.approved_via or None)
     try:
         files = session_files(found, content=content)
     except Exception:
@@ -269,17 +262,11 @@ def play(request: HttpRequest, session: str) -> HttpResponse:
         response["Cache-Control"] = "no-store"
         response["Retry-After"] = "60"
         return _frameable(response, "*")
-    # an image whose upload is gone: an empty picture (its alt text shows), not a 500
-    images = {sha: ImageFile(src=files.urls.get(f"images/{sha}", "data:,"))
-              for sha in content.asset_hashes()}
-    wording = disclosure_text(org)
     relay = request.GET.get("relay", "")
     fmt: Format = ("scorm12" if relay == "scorm12" else
                    "scorm2004" if relay == "scorm2004" else "html")
-    page = render_index_html(content, fmt=fmt, meta=meta, images=images, asset_prefix="",
-                             asset_urls=files.urls, provenance_href=None,
-                             disclosure=None if wording == DEFAULT_DISCLOSURE else wording,
-                             assist=player_assist(version, base_url="", credential=session))
+    page = course_page(version, content=content, fmt=fmt, urls=files.urls,
+                       assist=player_assist(version, base_url="", credential=session))
     scripts = [_relay_tag(found)] if fmt != "html" else []
     scripts.append(_content_tag(files))
     page = _before_player(page, files.urls["player.js"], scripts)

@@ -58,6 +58,7 @@ from coursewright.audit.actor import Actor
 from coursewright.embed import tokens
 from coursewright.embed.models import (
     EmbedAccessToken,
+    EmbedCode,
     EmbedFamily,
     EmbedRefreshToken,
     RevokeReason,
@@ -166,30 +167,59 @@ def _audit_claims(issued: IssuedTokens, family: EmbedFamily) -> dict[str, object
             "refresh_expires_in": issued.refresh_expires_in}
 
 
-def exchange_token(api_key: ApiKey, *, user: str, scope: str, courses: Sequence[int] | str,
-                   ttl: int | None = None) -> IssuedTokens:
-    """A new refresh family for the partner's ``user``, with its first token pair."""
+@dataclass(frozen=True)
+class ExchangeRequest:
+    """What a partner asked a token pair for, checked (:func:`check_exchange`)."""
+
+    subject: str
+    scope: str
+    courses: list[str] | None  # course uids; None: every course (author scope only)
+    access_ttl: int
+
+
+def check_exchange(api_key: ApiKey, *, user: str, scope: str,
+                   courses: Sequence[int] | str, ttl: int | None = None) -> ExchangeRequest:
+    """The request, checked: an opaque user id, a scope, the key's own organisation's
+    courses (another organisation's or an unknown id is a 404), a lifetime."""
     subject = tokens.validate_subject(user)
     if scope not in GRANTABLE_SCOPES:
         raise Invalid(f"scope must be one of {', '.join(Scope.values)}", code="bad_scope")
-    org = api_key.org
     access_ttl = _ttl(ttl)
-    course_uids = _course_uids(org, scope, courses)
+    return ExchangeRequest(subject=subject, scope=scope,
+                           courses=_course_uids(api_key.org, scope, courses),
+                           access_ttl=access_ttl)
+
+
+def open_family(api_key: ApiKey, request: ExchangeRequest, *,
+                via: dict[str, object] | None = None) -> IssuedTokens:
+    """A new refresh family for a checked request, with its first token pair, and its
+    audit row (``via``: how the request came, e.g. a one-time code, for that row)."""
+    org = api_key.org
     now = timezone.now()
-    family = EmbedFamily(org=org, api_key=api_key, subject_digest=subject_digest(org, subject),
-                         scope=scope, courses=course_uids, access_ttl=access_ttl,
+    family = EmbedFamily(org=org, api_key=api_key,
+                         subject_digest=subject_digest(org, request.subject),
+                         scope=request.scope, courses=request.courses,
+                         access_ttl=request.access_ttl,
                          expires_at=now + timedelta(hours=settings.EMBED_SESSION_HOURS))
-    family.subject = subject
+    family.subject = request.subject
     with transaction.atomic():
         family.save()
-        issued = _mint(family, subject, now)
+        issued = _mint(family, request.subject, now)
         record_event(org=org, actor=Actor.key(api_key), action="embed.token_issued",
                      object_type="embed_family", object_id=family.pk,
-                     after={"user": subject, **_audit_claims(issued, family)})
+                     after={"user": request.subject, **_audit_claims(issued, family),
+                            **(via or {})})
     return issued
 
 
-def _revoke_family(family: EmbedFamily, reason: str, now: datetime) -> bool:
+def exchange_token(api_key: ApiKey, *, user: str, scope: str, courses: Sequence[int] | str,
+                   ttl: int | None = None) -> IssuedTokens:
+    """A new refresh family for the partner's ``user``, with its first token pair."""
+    return open_family(api_key, check_exchange(api_key, user=user, scope=scope,
+                                               courses=courses, ttl=ttl))
+
+
+def revoke_family(family: EmbedFamily, reason: str, now: datetime) -> bool:
     """Revoke the family and mark its access tokens (inside the caller's transaction);
     False if it was revoked already."""
     flipped = EmbedFamily.objects.filter(pk=family.pk, revoked_at__isnull=True).update(
@@ -203,7 +233,7 @@ def _reuse_detected(row: EmbedRefreshToken) -> None:
     family = row.family
     now = timezone.now()
     with transaction.atomic():
-        flipped = _revoke_family(family, RevokeReason.REFRESH_REUSED, now)
+        flipped = revoke_family(family, RevokeReason.REFRESH_REUSED, now)
         # who presented it is unknown (the user or a thief): the platform acts
         record_event(org=family.org, actor=Actor.system(), action="embed.refresh_reused",
                      object_type="embed_family", object_id=family.pk,
@@ -277,7 +307,7 @@ def revoke_token(api_key: ApiKey, jti: str, *, actor: Actor) -> int:
 
 def _revoke_families(families: list[EmbedFamily], reason: str) -> int:
     now = timezone.now()
-    return sum(_revoke_family(family, reason, now) for family in families)
+    return sum(revoke_family(family, reason, now) for family in families)
 
 
 def revoke_user(api_key: ApiKey, user: str, *, actor: Actor) -> int:
@@ -317,10 +347,12 @@ def find_live_token(claims: EmbedClaims) -> EmbedAccessToken | None:
 
 def purge_expired(now: datetime | None = None) -> dict[str, int]:
     """Delete what can no longer be used: expired access and refresh tokens (an expired
-    token is refused by its expiry alone), then families that have ended or have no
-    token left. One system audit row with the counts, when anything went."""
+    token is refused by its expiry alone) and one-time codes, then families that have
+    ended or have no token left. One system audit row with the counts, when anything
+    went."""
     now = now or timezone.now()
     with transaction.atomic():
+        codes, _ = EmbedCode.objects.filter(expires_at__lt=now).delete()
         access, _ = EmbedAccessToken.objects.filter(expires_at__lt=now).delete()
         refresh, _ = EmbedRefreshToken.objects.filter(expires_at__lt=now).delete()
         idle = (EmbedFamily.objects.filter(expires_at__lt=now)
@@ -329,7 +361,8 @@ def purge_expired(now: datetime | None = None) -> dict[str, int]:
                 .exclude(Exists(EmbedRefreshToken.objects.filter(family=OuterRef("pk")))))
         families = idle.count()
         idle.delete()
-        counts = {"access_tokens": access, "refresh_tokens": refresh, "families": families}
+        counts = {"access_tokens": access, "refresh_tokens": refresh, "families": families,
+                  "codes": codes}
         if any(counts.values()):
             record_event(org=None, actor=Actor.system(), action="embed.expired_purged",
                          object_type="embed", object_id=0, after=counts)

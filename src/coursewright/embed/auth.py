@@ -1,7 +1,9 @@
 """Authenticating API requests with an embed access token, and what the token allows.
 
-Use :class:`EmbedTokenAuth` in an endpoint's ``auth`` list (after the API key and
-session auths: an ``Authorization: Bearer <JWT>`` that is not an API key reaches it).
+Use :class:`EmbedTokenAuth` in an endpoint's ``auth`` list after the API key auth and
+*before* the session auth (``courses.api.WITH_EMBED``): the session auth checks CSRF on
+every unsafe request, which refuses an embedded page's POST — it has no cookie, and
+needs none. An ``Authorization: Bearer <JWT>`` that is not an API key reaches it.
 It verifies the token (``embed.tokens.read_access_token``: signature, ``token_use``,
 audience, issuer, expiry, not-before) and its liveness (``embed.actions.find_live_token``:
 one query, uncached, so revocation is effective on the very next request), and

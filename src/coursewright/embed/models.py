@@ -13,6 +13,13 @@
 - ``EmbedAccessToken``: one row per access token minted (its ``jti``), so the check on
   every request is one indexed lookup that also answers "revoked by jti", and a
   revocation by jti can be scoped to the organisation that minted it.
+- ``EmbedOrigin``: the partner's allow-list, per organisation, of the origins
+  (``scheme://host[:port]``) whose pages may frame the embedded pages and talk to them
+  by ``postMessage`` (``embed.origins``).
+- ``EmbedCode``: a one-time code the partner's backend puts in an embedded page's URL
+  instead of posting it a token (``embed.codes``): only its SHA-256, the exchange it
+  stands for (the user sealed and keyed-hashed, as on a family), 60 seconds of life,
+  used at most once; the family its use opened, so a second use can revoke it.
 
 Rows are deleted once everything they describe has expired (``embed.actions.purge_expired``).
 """
@@ -37,6 +44,7 @@ class RevokeReason(models.TextChoices):
     USER = "user", "The partner revoked the user's tokens"
     KEY = "key", "The partner revoked all tokens of its API key"
     DELETED = "deleted", "The user's data was deleted"
+    CODE_REUSED = "code_reused", "The one-time code that opened it was used again"
 
 
 class EmbedFamily(models.Model):
@@ -94,3 +102,47 @@ class EmbedAccessToken(models.Model):
 
     def __str__(self) -> str:
         return f"access token {self.jti}"
+
+
+class EmbedOrigin(models.Model):
+    """One origin allowed to embed the organisation's pages (``embed.origins``)."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    origin = models.CharField(max_length=300)  # scheme://host[:port], lower case
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["org", "origin"],
+                                               name="embed_origin_once_per_org")]
+
+    def __str__(self) -> str:
+        return self.origin
+
+
+class EmbedCode(models.Model):
+    """A one-time code for a token pair (``embed.codes``)."""
+
+    org = models.ForeignKey("orgs.Organisation", on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey("orgs.ApiKey", on_delete=models.CASCADE, related_name="+")
+    uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    code_hash = models.CharField(max_length=64, unique=True)
+    subject = EncryptedTextField()
+    subject_digest = models.CharField(max_length=64)
+    scope = models.CharField(max_length=10, choices=Scope.choices)
+    courses = models.JSONField(null=True)  # as on EmbedFamily
+    access_ttl = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True)
+    # the session its (first) use opened
+    family = models.ForeignKey(EmbedFamily, on_delete=models.SET_NULL, null=True,
+                               related_name="+")
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["org", "subject_digest"], name="embed_code_subject"),
+            models.Index(fields=["expires_at"], name="embed_code_expiry"),
+        ]
+
+    def __str__(self) -> str:
+        return f"embed code {self.uid} ({self.scope})"

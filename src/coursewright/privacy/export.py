@@ -187,6 +187,9 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
     from coursewright.embed.privacy import org_export as embed_export
 
     embed_sessions = embed_export(org)
+    from coursewright.embed.privacy import org_settings_export as embed_settings_export
+
+    embed = embed_settings_export(org)
     from coursewright.webhooks.privacy import org_export as webhooks_export
 
     webhooks = webhooks_export(org)
@@ -215,6 +218,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
         "xapi": xapi,
         "cmi5_registrations": cmi5,
         "embed_sessions": embed_sessions,
+        **embed,
         "webhooks": webhooks,
         "missing_files": files.missing,
         "counts": {
@@ -240,6 +244,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
             **{k: len(v) for k, v in xapi.items() if v},
             **({"cmi5_registrations": len(cmi5)} if cmi5 else {}),
             **({"embed_sessions": len(embed_sessions)} if embed_sessions else {}),
+            **{k: len(v) for k, v in embed.items() if v},
             **{k: len(v) for k, v in webhooks.items() if v},
         },
     }

@@ -11,8 +11,9 @@ licenses to find their rows:
 * launch events, launch sessions and the license's record of distinct learners
   (``delivery``); completion records will join this list when tracking stores them.
 * A partner's user of embedded pages, whom the partner names by that same opaque id:
-  their embed sessions (``embed.privacy``: refresh families and their tokens' hashes,
-  found by the id's keyed hash); deleting them ends those sessions at once.
+  their embed sessions, one-time codes and embedded player attempts (``embed.privacy``:
+  refresh families and their tokens' hashes, codes, progress rows, found by the id's
+  keyed hash); deleting them ends those sessions at once.
 * Webhook deliveries of events about them (``webhooks.privacy``: commenced, completed),
   which carry the same pseudonym.
 * Graded free-text answers (``assist``) are keyed to a random id the player makes per
@@ -35,6 +36,7 @@ from django.utils import timezone
 
 from coursewright.audit.actions import record_event, record_read
 from coursewright.embed.privacy import delete_user_records as delete_embed_user
+from coursewright.embed.privacy import learner_hash as embed_learner_hash
 from coursewright.embed.privacy import user_export as embed_user_export
 from coursewright.errors import Invalid
 from coursewright.privacy.deletion import DeletionReceipt
@@ -123,7 +125,8 @@ def export_learner(org: Organisation, learner_id: str, *, actor: Actor) -> dict[
         # an embedded page's user: the same id, as the partner gave it (coursewright.embed)
         **embed_user_export(org, learner_id.strip()),
         # webhook events about them (commenced, completed) and what was sent
-        **webhook_export(org, pseudonyms.values()),
+        **webhook_export(org, [*pseudonyms.values(),
+                               embed_learner_hash(org, learner_id.strip())]),
         "not_included": [NOT_LINKABLE, NOT_LINKABLE_XAPI],
     }
     record_read(org=org, actor=actor, object_type="learner", object_id=0,
@@ -144,7 +147,8 @@ def delete_learner(org: Organisation, learner_id: str, *, actor: Actor,
             counts[name] = deleted
         counts.update(delete_learner_records(org, pseudonyms.values()))
         counts.update(delete_embed_user(org, learner_id.strip()))
-        counts.update(delete_webhook_records(org, pseudonyms.values()))
+        counts.update(delete_webhook_records(
+            org, [*pseudonyms.values(), embed_learner_hash(org, learner_id.strip())]))
         receipt = DeletionReceipt(kind="learner", object_id=0, org_id=org.pk,
                                   deleted_at=timezone.now(), deleted_by=actor.label,
                                   channel=str(actor.channel), reason=reason[:500],
