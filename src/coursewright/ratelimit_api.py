@@ -1,11 +1,11 @@
 """Per-key request budgets for the API (``COURSEWRIGHT_API_RATE_PER_MINUTE``).
 
 Design: a fixed one-minute window per organisation API key. Every request an API key
-authenticates counts against that key's budget (``ApiKeyAuth``); an embed token minted
-by a key is meant to count against the same budget by calling ``charge_api_key`` with
-its key's id. Over the budget, the request is refused before it reaches a handler:
-429 ``rate_limited`` with ``Retry-After`` = seconds to the next window. Dashboard
-sessions are not limited here.
+authenticates counts against that key's budget (``ApiKeyAuth``), and so does every
+request an embed token minted by that key authenticates (``EmbedTokenAuth``): a
+partner's users share their partner's budget. Over the budget, the request is refused
+before it reaches a handler: 429 ``rate_limited`` with ``Retry-After`` = seconds to the
+next window. Dashboard sessions are not limited here.
 
 What is guaranteed:
 - The limit is per key and shared by every server process: the counter lives in the

@@ -622,3 +622,35 @@ def test_expired_rows_are_purged(people: People, courses: Courses) -> None:
     assert event.after == counts
     assert actions.purge_expired() == {"access_tokens": 0, "refresh_tokens": 0,
                                        "families": 0, "codes": 0}
+
+
+# --- rate limits ----------------------------------------------------------------------------
+
+
+def test_embed_tokens_spend_their_keys_budget(people: People, courses: Courses,
+                                              settings: Any,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    # given a limit of 3 a minute, and the clock 20 seconds into the next window (the
+    # token is minted by the real clock: it must be fresh by the fixed one too)
+    settings.API_RATE_PER_MINUTE = 3
+    settings.REDIS_URL = ""
+    moment = (int(time.time()) // 60 + 1) * 60 + 20.0  # a little ahead, never behind
+    monkeypatch.setattr(time, "time", lambda: moment)
+    token = mint(people.acme_key, scope="learner",
+                 courses=[courses.acme.pk])["access_token"]  # the key's first request
+    learner = bearer(token)
+    assert learner.get(course_url(courses.acme)).status_code == 200
+    assert learner.get(course_url(courses.acme)).status_code == 200
+
+    # when the token makes one more request than the key's budget holds
+    response = learner.get(course_url(courses.acme))
+
+    # then it is refused like the key itself would be, and the key is out of budget too
+    assert response.status_code == 429
+    assert response["Retry-After"] == "40"
+    assert response.json()["error"]["code"] == "rate_limited"
+    assert key_client(people.acme_key).get("/api/v1/courses").status_code == 429
+    # another organisation's key is unaffected
+    assert key_client(people.globex_key).get("/api/v1/courses").status_code == 200

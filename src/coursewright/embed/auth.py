@@ -107,9 +107,14 @@ class EmbedTokenAuth(HttpBearer):
     openapi_scheme = "bearer"
 
     def authenticate(self, request: HttpRequest, token: str) -> EmbedPrincipal | None:
+        from coursewright.ratelimit_api import charge_api_key
+
         if token.startswith("cw_") or token.count(".") != 2:
             return None  # an API key (or nothing like a token): not ours to judge
-        return authenticate_embed_token(token)
+        principal = authenticate_embed_token(token)
+        # a token spends the budget of the key that minted it (RateLimited: 429)
+        charge_api_key(principal.claims.key)
+        return principal
 
 
 def embed_principal(request: HttpRequest) -> EmbedPrincipal:
