@@ -48,6 +48,18 @@ def _no_internet() -> Iterator[None]:
         original, original_ex)
 
 
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Headless Chromium for a module's browser tests (``tests.support.browser``)."""
+    from tests.support.browser import launch_chromium
+
+    # Playwright's sync API runs an asyncio loop in this thread, so Django would refuse
+    # the test's own (plain, synchronous) ORM calls and the flush after each test.
+    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
+        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield chromium
+
+
 @pytest.fixture(autouse=True)
 def _live_server_goes_quiet(request: pytest.FixtureRequest) -> Iterator[None]:
     """A live-server test ends only once the server has answered every request its

@@ -12,22 +12,13 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from tests.accounts.otp_helpers import code_for
 from tests.conftest import PASSWORD, People
-from tests.support.browser import describe, launch_chromium, run_axe, save_screenshot, serious
+from tests.support.browser import describe, run_axe, save_screenshot, serious
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 if False:  # pragma: no cover - typing only
     from playwright.sync_api import Browser, Page
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API keeps an asyncio loop running in this thread, which makes
-    # Django refuse ORM calls here (the test's own reads and the database flush after
-    # it). The calls are plain synchronous ones, so the guard is lifted for this module.
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 @pytest.fixture

@@ -26,7 +26,6 @@ from tests.conftest import People
 from tests.support.browser import (
     StaticServer,
     describe,
-    launch_chromium,
     run_axe,
     save_screenshot,
     serious,
@@ -39,14 +38,6 @@ DISCLOSURE = ("You are chatting with an AI assistant. Its answers come only from
               "course and may contain mistakes.")
 ANSWER = "Use the report button to send it to the security desk."
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an asyncio loop in this thread; the test's own ORM
-    # calls are plain synchronous ones.
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 def responder(call: Call) -> str:

@@ -31,7 +31,7 @@ from tests.cmi5.helpers import SESSION, licensed, live_course, stored, verbs
 from tests.cmi5.xapi_validation import problems
 from tests.conftest import People
 from tests.publishing.player_driver import READY, click_through
-from tests.support.browser import StaticServer, launch_chromium, save_screenshot, wait_for_db
+from tests.support.browser import StaticServer, save_screenshot, wait_for_db
 from tests.support.pii_scan import learner_pii_hits
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -40,12 +40,6 @@ ANSWERS = {"q1": ["false"], "q2": ["true"]}
 # the LMS identifies its learner by e-mail: the platform must keep only a pseudonym
 LMS_LEARNER = "ada.lovelace@lms.example"
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ loads everything from the bucket's origin on S3 without a CSP violation."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,7 @@ from coursewright.audit.actor import Actor
 from coursewright.delivery import licenses
 from tests.conftest import People
 from tests.delivery.test_content_fixtures import illustrated_course, launch
-from tests.support.browser import launch_chromium, save_screenshot
+from tests.support.browser import save_screenshot
 from tests.support.s3 import S3, s3  # noqa: F401 - the fixture
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -22,12 +21,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 IMAGE_LOADED = ("() => { const i = document.querySelector('figure img');"
                 " return !!i && i.complete && i.naturalWidth > 0; }")
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 def test_the_page_renews_and_retries_a_failed_image(browser: Browser, live_server: Any,

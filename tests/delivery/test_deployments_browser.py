@@ -4,7 +4,6 @@ screenshots in test-artifacts/ for a human look."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -14,17 +13,10 @@ from coursewright.delivery import deployments
 from coursewright.delivery.models import Deployment
 from tests.conftest import People
 from tests.delivery.test_deployments import alice, bob, make_acme, serves
-from tests.support.browser import launch_chromium
 from tests.web.test_browser import check_page, signed_in, watch_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 def test_owner_promotes_and_rolls_back_in_the_browser(browser: Browser, live_server: Any,

@@ -41,7 +41,6 @@ from tests.delivery.test_licenses_fixtures import AI, deploy, issue
 from tests.publishing.player_driver import READY, click_through, cmi
 from tests.support.browser import (
     StaticServer,
-    launch_chromium,
     node_modules_mount,
     require_node_modules,
     save_screenshot,
@@ -74,12 +73,6 @@ def course_content() -> CourseContent:
             {"type": "true_false", "id": "q2", "prompt": "The alarm comes first.",
              "answer": True, "provenance": AI}]}]})
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 @pytest.fixture

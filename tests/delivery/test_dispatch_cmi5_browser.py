@@ -31,19 +31,13 @@ from tests.cmi5.xapi_validation import problems
 from tests.conftest import People
 from tests.delivery.test_licenses_fixtures import issue
 from tests.publishing.player_driver import READY, click_through
-from tests.support.browser import StaticServer, launch_chromium, save_screenshot, wait_for_db
+from tests.support.browser import StaticServer, save_screenshot, wait_for_db
 from tests.support.pii_scan import learner_pii_hits
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 ANSWERS = {"q1": ["false"], "q2": ["true"]}
 LMS_LEARNER = "ada.lovelace@lms.example"  # an LMS that ids learners by e-mail
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ screenshots in test-artifacts/."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,17 +11,10 @@ from playwright.sync_api import Browser, expect
 
 from coursewright.embed.origins import registered_origins
 from tests.conftest import People
-from tests.support.browser import launch_chromium
 from tests.web.test_browser import check_page, signed_in, watch_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 def test_the_embedding_page(browser: Browser, live_server: Any, people: People) -> None:

@@ -4,7 +4,6 @@ test-artifacts/ for a human look. The providers are the local fakes."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -15,7 +14,7 @@ from coursewright.ai.policy import update_policy
 from coursewright.audit.actor import Actor
 from coursewright.courses import actions
 from tests.conftest import People
-from tests.support.browser import ARTIFACTS, launch_chromium
+from tests.support.browser import ARTIFACTS
 from tests.support.fake_providers import FakeProviders
 from tests.web.conftest import make_course
 from tests.web.test_browser import check_page, signed_in, watch_console
@@ -23,14 +22,6 @@ from tests.web.test_browser import check_page, signed_in, watch_console
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True),
               pytest.mark.usefixtures("providers_file")]
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an asyncio loop in this thread, so Django would refuse
-    # the test's own (plain, synchronous) ORM calls and the flush after each test.
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 def _save_part(part: Locator, name: str) -> None:

@@ -3,7 +3,6 @@ with the keyboard, and kept as screenshots in test-artifacts/ for a human look."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -16,17 +15,10 @@ from coursewright.ai.models import AiPolicy, ProviderCredential, ProviderState
 from coursewright.ai.policy import get_policy
 from tests.ai.test_policy_api import SECRET, ledger_row, use_providers
 from tests.conftest import People
-from tests.support.browser import launch_chromium
 from tests.web.test_browser import check_page, signed_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 @pytest.fixture

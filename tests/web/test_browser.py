@@ -4,7 +4,6 @@ approve with the keyboard only. Screenshots go to test-artifacts/ for a human lo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -12,20 +11,12 @@ from django.test import Client
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.conftest import People
-from tests.support.browser import describe, launch_chromium, run_axe, save_screenshot, serious
+from tests.support.browser import describe, run_axe, save_screenshot, serious
 from tests.web.conftest import AcmeObjects, make_course
 from tests.web.helpers import HANDBOOK_PATH
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an asyncio loop in this thread, so Django would refuse
-    # the test's own (plain, synchronous) ORM calls and the flush after each test.
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 def signed_in(browser: Browser, live_server: Any, user: Any, *,

@@ -5,27 +5,17 @@ and screenshots in test-artifacts/ (and /tmp) for a human look."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.conftest import People
-from tests.support.browser import launch_chromium
 from tests.tracking.completion_fixtures import World, make_world
 from tests.web.test_browser import check_page, signed_in, watch_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an asyncio loop in this thread, so Django would refuse
-    # the test's own (plain, synchronous) ORM calls and the flush after each test.
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 def no_sideways_scroll(page: Page) -> None:

@@ -6,7 +6,6 @@ and two errors the player reported."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -17,21 +16,12 @@ from coursewright.delivery.models import License, LicenseStatus
 from tests.conftest import People
 from tests.delivery.test_licenses_fixtures import ORIGIN
 from tests.delivery.test_logs_fixtures import FORMULA, LEARNER_CAP_TEXT, Logs, make_logs
-from tests.support.browser import launch_chromium
 from tests.web.test_browser import check_page, signed_in, watch_console
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = {"desktop": 1280, "narrow": 390}
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an asyncio loop in this thread, so Django would refuse
-    # the test's own (plain, synchronous) ORM calls and the flush after each test.
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 def no_sideways_scroll(page: Page) -> None:

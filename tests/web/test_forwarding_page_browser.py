@@ -15,7 +15,6 @@ from coursewright.audit.actor import Actor
 from coursewright.tracking.credentials import issue_credential
 from coursewright.tracking.models import ForwardState, ForwardTarget
 from tests.conftest import People
-from tests.support.browser import launch_chromium
 from tests.tracking.conftest import Lrs, statement
 from tests.tracking.test_forwarding import Receiver, _serve
 from tests.web.test_browser import check_page, signed_in, watch_console
@@ -24,14 +23,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = {"desktop": 1280, "narrow": 390}
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an asyncio loop in this thread, so Django would refuse
-    # the test's own (plain, synchronous) ORM calls and the flush after each test.
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 @pytest.fixture

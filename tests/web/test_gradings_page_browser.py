@@ -3,7 +3,6 @@ violations), usable with the keyboard, and kept as screenshots in test-artifacts
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,18 +12,11 @@ from playwright.sync_api import Browser, expect
 from coursewright.assist.models import GradingRecord, GradingStatus
 from tests.assist.conftest import approved_course
 from tests.conftest import People
-from tests.support.browser import launch_chromium
 from tests.web.test_browser import check_page, signed_in, watch_console
 from tests.web.test_gradings_page import graded
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 def test_a_reviewer_overrides_an_ai_grade_in_the_browser(browser: Browser, live_server: Any,

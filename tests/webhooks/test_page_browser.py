@@ -17,7 +17,6 @@ from coursewright.courses.actions import create_course
 from coursewright.webhooks.models import WebhookDelivery, WebhookEndpoint
 from tests.conftest import People
 from tests.delivery.test_licenses_fixtures import content
-from tests.support.browser import launch_chromium
 from tests.web.test_browser import check_page, signed_in, watch_console
 from tests.webhooks.conftest import Answer, Partner, serve_partner, signed_by
 
@@ -25,14 +24,6 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 WIDTHS = {"desktop": 1280, "narrow": 390}
 
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    # Playwright's sync API runs an asyncio loop in this thread, so Django would refuse
-    # the test's own (plain, synchronous) ORM calls and the flush after each test.
-    with pytest.MonkeyPatch.context() as patch, launch_chromium() as chromium:
-        patch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield chromium
 
 
 @pytest.fixture
