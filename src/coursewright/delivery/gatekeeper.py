@@ -316,6 +316,34 @@ def launch(token: str, *, course_uid: str | uuid.UUID | None = None,
     """Decide a launch of a course (by uid, or by id) for a learner (the LMS's opaque id,
     may be empty) from ``origin`` (the request's ``Origin`` header)."""
     now = timezone.now()
+    try:
+        claims = read_token(token)
+    except TokenRefused as refused:
+        _record(outcome=LaunchOutcome.BLOCKED, reason=refused.reason, license=None,
+                course_id=None, deployment_id=None, learner="",
+                origin=(origin or "")[:MAX_ORIGIN], now=now)
+        return LaunchDecision(False, refused.reason)
+    return _decide(claims.license_uid, token_exp=claims.exp, course_uid=course_uid,
+                   course_id=course_id, learner_id=learner_id, origin=origin,
+                   check_origin=True, now=now)
+
+
+def launch_for_license(license_uid: uuid.UUID, *, course_uid: str | uuid.UUID | None,
+                       learner_id: str, origin: str | None = None) -> LaunchDecision:
+    """Decide a launch whose caller authenticated the license another way — an LTI 1.3
+    platform's signed id_token, verified by ``lti.launch`` against the key set of the
+    platform registered for that license. Every rule applies (status, expiry, the course
+    on the license, a production deployment, caps, resuming an unfinished attempt) but
+    the license token's and the ``Origin`` check: the platform's signature stands in for
+    both. Recorded like any launch."""
+    return _decide(license_uid, token_exp=None, course_uid=course_uid, course_id=None,
+                   learner_id=learner_id, origin=origin, check_origin=False,
+                   now=timezone.now())
+
+
+def _decide(license_uid: uuid.UUID, *, token_exp: int | None,
+            course_uid: str | uuid.UUID | None, course_id: int | None, learner_id: str,
+            origin: str | None, check_origin: bool, now: datetime) -> LaunchDecision:
     stored_origin = (origin or "")[:MAX_ORIGIN]
     learner_id = learner_id or ""
 
@@ -327,20 +355,17 @@ def launch(token: str, *, course_uid: str | uuid.UUID | None = None,
                 origin=stored_origin, now=now)
         return LaunchDecision(False, reason, origin_allowed=origin_allowed)
 
-    try:
-        claims = read_token(token)
-    except TokenRefused as refused:
-        return refuse(refused.reason)
     wanted = _uuid(course_uid)
     if wanted is None and (isinstance(course_id, bool) or not isinstance(course_id, int)):
         course_id = None
-    facts = _facts(claims.license_uid, wanted, course_id)
+    facts = _facts(license_uid, wanted, course_id)
     if facts is None:  # the license (or its organisation) was deleted
         return refuse("revoked")
     license = facts.license
 
     caller = request_origin(origin)
-    origin_ok = not license.allowed_origins or caller in license.allowed_origins
+    origin_ok = (not check_origin or not license.allowed_origins
+                 or caller in license.allowed_origins)
     learner = hash_learner(license, learner_id[:MAX_LEARNER_ID]) if learner_id else ""
 
     def refuse_for_license(reason: str, course: int | None = None,
@@ -354,7 +379,7 @@ def launch(token: str, *, course_uid: str | uuid.UUID | None = None,
             "revoked" if license.status == LicenseStatus.REVOKED else "suspended",
             facts.course_id)
     if ((license.expires_at is not None and license.expires_at <= now)
-            or (claims.exp is not None and claims.exp <= now.timestamp())):
+            or (token_exp is not None and token_exp <= now.timestamp())):
         return refuse_for_license("expired", facts.course_id)
     if not origin_ok:
         return refuse_for_license("origin_not_allowed", facts.course_id)

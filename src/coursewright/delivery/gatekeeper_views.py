@@ -231,7 +231,9 @@ def _session_or_blocked(request: HttpRequest, session: str) -> LaunchSession | H
 
 
 def _framed_by(found: LaunchSession) -> str:
-    return " ".join(found.license.allowed_origins) or "*"
+    # 'self': the platform's own pages (the LTI tool's course host) frame it too
+    origins = found.license.allowed_origins
+    return " ".join([*origins, "'self'"]) if origins else "*"
 
 
 @require_GET
@@ -267,7 +269,8 @@ def play(request: HttpRequest, session: str) -> HttpResponse:
                    "scorm2004" if relay == "scorm2004" else "html")
     page = course_page(version, content=content, fmt=fmt, urls=files.urls,
                        assist=player_assist(version, base_url="", credential=session))
-    scripts = [_relay_tag(found)] if fmt != "html" else []
+    host_self = request.GET.get("host") == "self"
+    scripts = [_relay_tag(found, host_self=host_self)] if fmt != "html" else []
     scripts.append(_content_tag(files))
     page = _before_player(page, files.urls["player.js"], scripts)
     response = HttpResponse(page)
@@ -305,12 +308,17 @@ def _content_tag(files: SignedFiles) -> str:
 # page is the SCORM build of the player, and relay.js (loaded before player.js) gives it a
 # SCORM API that forwards to the launcher in the parent frame. The script tag lists the
 # origins allowed to frame the page (the license's), the only ones relay.js talks to.
+# An LTI launch (``coursewright.lti``) opens it with ``&host=self`` inside the platform's
+# own course host page, which answers the relay itself: then only this origin is listed.
 
 
-def _relay_tag(found: LaunchSession) -> str:
+def _relay_tag(found: LaunchSession, *, host_self: bool = False) -> str:
     from django.utils.html import escape
 
-    origins = escape(" ".join(found.license.allowed_origins))
+    # ``host_self``: the parent is the platform's own course host (lti.views), the only
+    # window the relay may then talk to
+    origins = escape(_origin(settings.BASE_URL) if host_self
+                     else " ".join(found.license.allowed_origins))
     return (f'<script src="{reverse("delivery:relay_js")}" defer '
             f'data-origins="{origins}"></script>\n')
 
