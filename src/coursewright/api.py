@@ -161,6 +161,7 @@ def _register() -> None:
     api.add_router("/xapi/forwarding", "coursewright.tracking.api_forwarding.router")
     api.add_router("/embed", "coursewright.embed.api.router")
     api.add_router("/webhooks", "coursewright.webhooks.api.router")
+    api.add_router("/lti", "coursewright.lti.api.router")
 
 
 _register()

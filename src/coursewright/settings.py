@@ -128,6 +128,7 @@ INSTALLED_APPS = [
     "coursewright.cmi5",
     "coursewright.embed",
     "coursewright.webhooks",
+    "coursewright.lti",
     "coursewright.web",
     "coursewright.ops",
 ]

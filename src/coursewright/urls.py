@@ -16,5 +16,7 @@ urlpatterns: list[URLPattern | URLResolver] = [
     path("", include("coursewright.cmi5.urls")),
     # the embeddable editor and player (partners' iframes, no cookies)
     path("", include("coursewright.embed.views")),
+    # the LTI 1.3 tool (login, launch, deep linking, its key set)
+    path("", include("coursewright.lti.views")),
     path("", include("coursewright.web.urls")),
 ]

@@ -64,6 +64,12 @@ SAMPLE_BODIES: dict[str, dict[str, Any]] = {
     "revert_course": {"reason": "x"},
     "put_embed_origins": {"origins": ["https://globex.example"]},  # with ?org=acme
     "report_embedded_progress": {"values": {"cmi.completion_status": "completed"}},
+    # an LTI registration (with ?org=acme; the license id needs no real row)
+    "create_registration": {"name": "x", "issuer": "https://lms.example", "client_id": "c",
+                            "deployment_ids": ["1"], "jwks_url": "https://lms.example/j",
+                            "auth_url": "https://lms.example/a",
+                            "token_url": "https://lms.example/t", "license_id": 1},
+    "update_registration": {"name": "x"},
 }
 # Operations that take no object id: what they must do instead of answering 404.
 NO_ID_OPERATIONS = {"upload_document", "list_documents", "list_courses", "me",
@@ -117,7 +123,15 @@ def acme_objects(people: People, run_jobs: None) -> dict[str, Any]:
     webhook, _ = create_endpoint(people.acme, url="https://93.184.215.14/hooks",
                                  events=["course.created"], actor=Actor.person(people.alice))
     (webhook_delivery,) = emit(people.acme, "course.created", {"course": {"id": 1}})
+    from coursewright.lti.actions import register_platform
+
+    lti_registration = register_platform(
+        people.acme, name="Acme Moodle", issuer="https://lms.acme.example", client_id="c1",
+        deployment_ids=["1"], jwks_url="https://lms.acme.example/jwks",
+        auth_url="https://lms.acme.example/auth", token_url="https://lms.acme.example/token",
+        license=license, actor=Actor.person(people.alice))
     return {
+        "reg_id": lti_registration.pk,
         "webhook_id": webhook.pk,
         "delivery_id": webhook_delivery.pk,
         "license_id": license.pk,

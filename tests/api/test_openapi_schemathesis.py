@@ -108,7 +108,8 @@ PATH_KINDS = {"course_id": "course", "version_id": "version", "document_id": "do
               "job_id": "job", "license_id": "license", "credential_id": "credential",
               "grading_id": "grading", "org_slug": "org", "screen_id": "screen",
               "provider": "provider", "forwarding_id": "forwarding",
-              "webhook_id": "webhook", "delivery_id": "delivery"}
+              "webhook_id": "webhook", "delivery_id": "delivery",
+              "reg_id": "lti_registration"}
 # Path parameters that name no object of an organisation's (so no pool).
 NOT_OBJECTS = {"fmt": "an export format (an enum)",
                "flag_id": "a flagged sentence, looked up inside its version",
@@ -123,7 +124,8 @@ BODY_KINDS = {"courses": "course", "course_id": "course", "version_id": "version
               "org": "org"}
 # Kinds whose values belong to one organisation (an isolation check applies to them).
 OWNED_KINDS = {"course", "version", "document", "job", "license", "credential", "grading",
-               "deployment", "org", "forwarding", "webhook", "delivery"}
+               "deployment", "org", "forwarding", "webhook", "delivery",
+               "lti_registration"}
 # ``…_id`` fields of answers that hold an id of one of these kinds.
 ANSWER_ID_KINDS = {"course_id": "course", "source_document_id": "document",
                    "document_id": "document", "version_id": "version",
@@ -202,16 +204,26 @@ def _populate(people: People, org: Any, author: Any, owner: Any, marker: str) ->
                                  events=["course.created"], description=f"hook {marker}",
                                  actor=Actor.person(owner))
     (delivery,) = emit(org, "course.created", {"course": {"id": live.course.pk}})
+    from coursewright.lti.actions import register_platform
+
+    registration = register_platform(
+        org, name=f"LMS {marker}", issuer=f"https://lms.{org.slug}.example",
+        client_id=f"client-{marker}", deployment_ids=["1"],
+        jwks_url="https://93.184.215.14/jwks", auth_url="https://93.184.215.14/auth",
+        token_url="https://93.184.215.14/token", license=license,
+        actor=Actor.person(owner))
     return OrgData(
         org=org, slug=org.slug,
         secrets=[marker, str(live.course.uid), str(license.uid), str(document.uid),
                  credential.key, str(webhook.uid), str(delivery.uid),
+                 str(registration.uid),
                  *(str(v.uid) for v in (live.version, draft))],
         ids={"course": [live.course.pk], "version": [live.version.pk, draft.pk],
              "document": [document.pk], "job": [job.pk], "license": [license.pk],
              "credential": [credential.pk], "grading": [grading.pk],
              "deployment": [live.deployment.pk], "org": [org.slug],
              "forwarding": [target.pk], "webhook": [webhook.pk], "delivery": [delivery.pk],
+             "lti_registration": [registration.pk],
              "screen": ["s1"], "provider": ["offline", "openai"]})
 
 

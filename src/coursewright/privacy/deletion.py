@@ -149,6 +149,9 @@ def _org_counts(org: Organisation) -> dict[str, int]:
     from coursewright.webhooks.privacy import org_counts as webhook_counts
 
     counts.update(webhook_counts(org))  # they go by cascade from the organisation
+    from coursewright.lti.privacy import org_counts as lti_counts
+
+    counts.update(lti_counts(org))  # by cascade too (registrations, their launches)
     return counts
 
 

@@ -193,6 +193,9 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
     from coursewright.webhooks.privacy import org_export as webhooks_export
 
     webhooks = webhooks_export(org)
+    from coursewright.lti.privacy import org_export as lti_export
+
+    lti = lti_export(org)
     versions = [v for c in courses for v in c["versions"]]
     deployments = sum(len(c["deployments"]) for c in courses)
     return {
@@ -220,6 +223,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
         "embed_sessions": embed_sessions,
         **embed,
         "webhooks": webhooks,
+        "lti": lti,
         "missing_files": files.missing,
         "counts": {
             "members": len(members),
@@ -246,6 +250,7 @@ def _organisation_data(org: Organisation, files: _Files, *, exported_at: datetim
             **({"embed_sessions": len(embed_sessions)} if embed_sessions else {}),
             **{k: len(v) for k, v in embed.items() if v},
             **{k: len(v) for k, v in webhooks.items() if v},
+            **{k: len(v) for k, v in lti.items() if v},
         },
     }
 

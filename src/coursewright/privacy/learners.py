@@ -16,6 +16,9 @@ licenses to find their rows:
   keyed hash); deleting them ends those sessions at once.
 * Webhook deliveries of events about them (``webhooks.privacy``: commenced, completed),
   which carry the same pseudonym.
+* An LTI 1.3 user, named by the platform's ``sub``: the Gatekeeper knows them under
+  each registration's license by another pseudonym (``lti.privacy.pseudonyms``), so
+  their launch records are found under those too, with their LTI launch records.
 * Graded free-text answers (``assist``) are keyed to a random id the player makes per
   browser tab, never to the LMS id, so they cannot be tied to a learner on request; they
   are removed by the learner-records retention rule instead. The receipt says so.
@@ -39,6 +42,9 @@ from coursewright.embed.privacy import delete_user_records as delete_embed_user
 from coursewright.embed.privacy import learner_hash as embed_learner_hash
 from coursewright.embed.privacy import user_export as embed_user_export
 from coursewright.errors import Invalid
+from coursewright.lti.privacy import delete_learner_launches as delete_lti_launches
+from coursewright.lti.privacy import learner_launches
+from coursewright.lti.privacy import pseudonyms as lti_pseudonyms
 from coursewright.privacy.deletion import DeletionReceipt
 from coursewright.privacy.export import cmi5_registration_row, player_error_row, progress_row
 from coursewright.tracking.privacy import delete_learner_records, learner_export
@@ -129,6 +135,20 @@ def export_learner(org: Organisation, learner_id: str, *, actor: Actor) -> dict[
                                embed_learner_hash(org, learner_id.strip())]),
         "not_included": [NOT_LINKABLE, NOT_LINKABLE_XAPI],
     }
+    # an LTI user, named by the platform's ``sub`` (coursewright.lti)
+    lti = lti_pseudonyms(org, learner_id.strip())
+    if lti:
+        lti_rows = _rows(org, lti)
+        data["lti"] = {
+            "pseudonyms": [{"license_id": k, "learner": v} for k, v in sorted(lti.items())],
+            "launch_events": [{"id": e.pk, "license_id": e.license_id,
+                               "course_id": e.course_id, "outcome": e.outcome,
+                               "reason": e.reason, "created_at": e.created_at.isoformat()}
+                              for e in lti_rows["launch_events"].order_by("id")],
+            "launch_progress": [progress_row(p) for p in
+                                lti_rows["launch_progress"].order_by("id")],
+            "lti_launches": learner_launches(org, lti.values()),
+        }
     record_read(org=org, actor=actor, object_type="learner", object_id=0,
                 details={"what": "learner export",
                          "records": sum(len(data[k]) for k in (
@@ -149,6 +169,15 @@ def delete_learner(org: Organisation, learner_id: str, *, actor: Actor,
         counts.update(delete_embed_user(org, learner_id.strip()))
         counts.update(delete_webhook_records(
             org, [*pseudonyms.values(), embed_learner_hash(org, learner_id.strip())]))
+        # an LTI user, named by the platform's ``sub`` (coursewright.lti)
+        lti = lti_pseudonyms(org, learner_id.strip())
+        if lti:
+            counts.update(delete_lti_launches(org, lti.values()))
+            for name, queryset in _rows(org, lti).items():
+                deleted, _ = queryset.delete()
+                counts[name] = counts.get(name, 0) + deleted
+            counts.update({k: v + counts.get(k, 0) for k, v in delete_webhook_records(
+                org, lti.values()).items()})
         receipt = DeletionReceipt(kind="learner", object_id=0, org_id=org.pk,
                                   deleted_at=timezone.now(), deleted_by=actor.label,
                                   channel=str(actor.channel), reason=reason[:500],

@@ -5,6 +5,7 @@ from django.urls import URLPattern, URLResolver, path
 from coursewright.accounts.urls import patterns as account_patterns
 from coursewright.audit.urls import patterns as audit_patterns
 from coursewright.embed.dashboard import patterns as embedding_patterns
+from coursewright.lti.dashboard import patterns as lti_patterns
 from coursewright.orgs.urls import patterns as org_patterns
 from coursewright.web import views
 from coursewright.web.ai_views import patterns as ai_patterns
@@ -36,4 +37,5 @@ urlpatterns: list[URLPattern | URLResolver] = [*account_patterns, *org_patterns,
                                               *assist_patterns, *delivery_patterns,
                                               *license_patterns, *log_patterns,
                                               *completion_patterns, *forwarding_patterns,
-                                              *webhook_patterns, *embedding_patterns]
+                                              *webhook_patterns, *embedding_patterns,
+                                              *lti_patterns]

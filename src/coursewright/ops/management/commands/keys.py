@@ -6,7 +6,9 @@
                                          (and the token-signing keys' private parts)
     coursewright keys list-signing       the token-signing keys and their states
     coursewright keys rotate-signing     a new active token-signing key; the old one keeps
-                                         verifying the tokens it signed
+                                         verifying the tokens it signed (the LTI tool's
+                                         RSA key rotates with it; the old one stays
+                                         published until retired)
     coursewright keys retire-signing -- KID remove a verifying key: its tokens stop working
 """
 
@@ -128,6 +130,11 @@ class Command(BaseCommand):
             self._retire_signing(options["kid"])
 
     def _list_signing(self) -> None:
+        from coursewright.lti import keys as lti_keys
+
+        for lti_key in lti_keys.list_keys():
+            self.stdout.write(f"{lti_key.kid}  {lti_key.state:<9}  created "
+                              f"{lti_key.created_at}  (LTI, RS256)")
         keys = signing.list_keys()
         if not keys:
             self.stdout.write("No token-signing key yet: the first is made when the first "
@@ -139,7 +146,13 @@ class Command(BaseCommand):
             self.stdout.write(f"Retired: {', '.join(retired)}")
 
     def _rotate_signing(self) -> None:
+        from coursewright.lti import keys as lti_keys
+
         new, old = signing.rotate_signing_key(actor=Actor.system(Channel.CLI))
+        lti_new, lti_old = lti_keys.rotate_key(actor=Actor.system(Channel.CLI))
+        self.stdout.write(f"New active LTI key {lti_new} (published at /lti/jwks.json"
+                          + (f"; {lti_old} stays published until you retire it)."
+                             if lti_old else ")."))
         self.stdout.write(f"New active token-signing key {new}.")
         if old:
             self.stdout.write(
@@ -148,6 +161,15 @@ class Command(BaseCommand):
                 f"token), then retire it with `coursewright keys retire-signing -- {old}`.")
 
     def _retire_signing(self, kid: str) -> None:
+        from coursewright.lti import keys as lti_keys
+
+        if lti_keys.has_key(kid):
+            try:
+                lti_keys.retire_key(kid, actor=Actor.system(Channel.CLI))
+            except lti_keys.LtiKeyError as exc:
+                raise CommandError(str(exc)) from None
+            self.stdout.write(f"Retired LTI key {kid}: it is no longer published.")
+            return
         try:
             signing.retire_signing_key(kid, actor=Actor.system(Channel.CLI))
         except signing.SigningKeyError as exc:
@@ -204,7 +226,9 @@ class Command(BaseCommand):
             new_master = load_master_keys()
         count = keyring().rewrap_all(new_master)
         forget_cached()
-        signing_count = signing.rewrap(new_master)
+        from coursewright.lti import keys as lti_keys
+
+        signing_count = signing.rewrap(new_master) + lti_keys.rewrap(new_master)
         self.stdout.write(f"Re-wrapped {count} data keys under master key "
                           f"{new_master.current_id!r}.")
         if signing_count:
