@@ -14,7 +14,6 @@ import random
 import re
 import subprocess
 import sys
-import time
 from datetime import UTC, datetime
 from functools import lru_cache
 from pathlib import Path
@@ -688,14 +687,12 @@ def test_partition_property(weights: list[float], k: int) -> None:
     assert [i for g in groups for i in g] == list(range(len(weights)))
 
 
-def test_draft_is_fast_on_a_300_page_document() -> None:
+def test_a_300_page_document_drafts_a_well_formed_course() -> None:
+    # how fast is bench/document_to_draft.py's to say (bench/RESULTS.md), not a test's
     doc = plant_manual(14, 215, seed=11)  # ~3000 chunks
     assert len(doc.chunks) >= 2900
-    start = time.process_time()  # CPU time: other processes on the runner don't count
     course = draft(doc)
-    elapsed = time.process_time() - start
     assert_well_formed(course, doc, 25)
-    assert elapsed < 2.0, elapsed  # about 0.5 s on a 2-core development machine
 
 
 _PIECES = [

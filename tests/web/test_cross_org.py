@@ -67,7 +67,17 @@ def acme_kwargs(people: People, acme_objects: AcmeObjects) -> dict[str, Any]:
     webhook, _ = create_endpoint(people.acme, url="https://93.184.215.14/hooks",
                                  events=["course.created"], actor=Actor.person(people.alice))
     (webhook_delivery,) = emit(people.acme, "course.created", {"course": {"id": 1}})
+    from coursewright.lti.actions import register_platform
+
+    registration = register_platform(
+        people.acme, name="Acme Moodle", issuer="https://moodle.acme.example",
+        client_id="acme-client", deployment_ids=["1"],
+        jwks_url="https://moodle.acme.example/mod/lti/certs.php",
+        auth_url="https://moodle.acme.example/mod/lti/auth.php",
+        token_url="https://moodle.acme.example/mod/lti/token.php", license=license,
+        actor=Actor.person(people.alice))
     return {
+        "reg_id": registration.pk,
         "webhook_id": webhook.pk,
         "delivery_id": webhook_delivery.pk,
         "document_id": acme_objects.document.pk,
